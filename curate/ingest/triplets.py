@@ -1,0 +1,95 @@
+"""sentence-transformers style retrieval data: (anchor, positive, negative | negative_1..n) in JSONL or Parquet."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from curate.errors import InputError
+from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_lines, register
+from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, content_id
+
+_NEG = re.compile(r"^(negative|neg)(_\d+)?$")
+
+
+class TripletOptions(IngestOptions):
+    """Column names; ids are derived from text content when no id columns exist."""
+
+    anchor_field: str = "anchor"
+    positive_field: str = "positive"
+    query_id_field: str | None = None
+
+
+@register
+class TripletsIngestor(Ingestor):
+    name = "triplets"
+    description = "sentence-transformers (anchor, positive, negative / negative_1..n) rows in .jsonl or .parquet"
+    task = "retrieval"
+    default_negative_label = NEGATIVE
+    Options = TripletOptions
+
+    def read(self, path: Path, options: TripletOptions, sink: Sink) -> None:
+        counts = {"rows": 0, "repeated_pairs": 0, "positive_also_negative": 0}
+        # Two passes so that a pair listed as positive anywhere stays positive when it is also mined as a negative.
+        for negatives_pass in (False, True):
+            for where, rec in _records(path):
+                counts["rows"] += not negatives_pass
+                self._row(rec, where, options, sink, counts, negatives_pass)
+            if counts["rows"] == 0:
+                raise InputError("file is empty", path=path)
+        sink.counts.update({k: v for k, v in counts.items() if k != "rows"})
+
+    def _row(self, rec, where: Where, opts: TripletOptions, sink: Sink, counts, negatives_pass: bool) -> None:
+        if not isinstance(rec, dict):
+            raise where.error(f"expected an object, got {type(rec).__name__}")
+        anchor = rec.get(opts.anchor_field, rec.get("query"))
+        if not isinstance(anchor, str) or not anchor.strip():
+            raise where.error("missing or empty query text", opts.anchor_field)
+        positive = rec.get(opts.positive_field, rec.get("pos"))
+        if not isinstance(positive, str) or not positive.strip():
+            raise where.error("missing or empty positive passage", opts.positive_field)
+        negatives: list[tuple[str, str]] = []
+        for key, value in rec.items():
+            if _NEG.match(key):
+                values = value if isinstance(value, list) else [value]
+                for v in values:
+                    if not isinstance(v, str) or not v.strip():
+                        raise where.error("negative passage must be a non-empty string", key)
+                    negatives.append((key, v))
+        has_qid = opts.query_id_field and opts.query_id_field in rec
+        qid = str(rec[opts.query_id_field]) if has_qid else content_id("q", anchor)
+        pid = content_id("p", positive)
+        if not negatives_pass:
+            sink.add_text("query", qid, anchor, None, where)
+            sink.add_text("passage", pid, positive, None, where)
+            add_pair(sink, qid, anchor, pid, positive, POSITIVE, where)
+            return
+        for key, neg in negatives:
+            nid = content_id("p", neg)
+            sink.add_text("passage", nid, neg, None, where)
+            if nid == pid:
+                counts["positive_also_negative"] += 1
+                continue
+            if not add_pair(sink, qid, anchor, nid, neg, NEGATIVE, where, extra={"source": "triplet", "column": key}):
+                counts["repeated_pairs"] += 1
+
+
+def _records(path: Path):
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        n = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=10_000):
+            for rec in batch.to_pylist():
+                n += 1
+                yield Where(str(path), record=n), rec
+        return
+    for line_no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        where = Where(str(path), line=line_no)
+        try:
+            yield where, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise where.error(f"invalid JSON: {exc.msg} (column {exc.colno})") from None

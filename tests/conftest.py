@@ -1,0 +1,53 @@
+"""Shared fixtures: a fresh workspace per test, the real embedding model once per session, real SemEval text."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from curate.store import Workspace  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "sample_data"
+SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2010_task8"
+TABLES = ("datasets", "examples", "texts", "clean_labels", "embeddings", "runs", "findings", "decisions")
+
+
+@pytest.fixture
+def ws(tmp_path: Path):
+    """A new workspace in a real DuckDB file."""
+    w = Workspace(tmp_path / "ws.duckdb")
+    yield w
+    w.close()
+
+
+def snapshot(ws: Workspace) -> dict:
+    """Everything a failed ingest must leave unchanged: row counts and a content digest of each table."""
+    out = {}
+    for t in TABLES:
+        n = ws.con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+        digest = ws.con.execute(f"SELECT coalesce(sum(hash(t)), 0) FROM {t} t").fetchall()[0][0]
+        out[t] = (n, digest)
+    return out
+
+
+@pytest.fixture(scope="session")
+def semeval_train_lines() -> list[str]:
+    """The first 60 records (240 lines) of the real SemEval-2010 Task 8 train file."""
+    path = SEMEVAL / "TRAIN_FILE.TXT"
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared/data is laid beside the checkout)")
+    return path.read_text(encoding="utf-8").splitlines()[:240]
+
+
+@pytest.fixture(scope="session")
+def model():
+    """The packaged default model, loaded once."""
+    from curate.embed import load_model, resolve_model
+
+    return load_model(resolve_model().source)

@@ -1,0 +1,96 @@
+"""JSONL, CSV and Parquet with a field mapping, including relations from character offsets."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from curate.errors import InputError
+from curate.ingest import ingest
+from tests.conftest import SAMPLE, snapshot
+
+
+def test_jsonl_sample_classification(ws):
+    ingest(ws, SAMPLE / "classification" / "train.jsonl", "jsonl", "cls")
+    s = ws.stats("cls")
+    assert s["examples"] == 3000 and s["task"] == "classification"
+    assert set(s["labels"]["train"]) == {"sports", "business", "politics", "science", "entertainment"}
+
+
+def test_field_mapping_split_field_and_generated_ids(ws, tmp_path):
+    p = tmp_path / "d.jsonl"
+    rows = [{"body": "great phone", "stars": 5, "part": "train", "lang": "en"},
+            {"body": "awful", "stars": 1, "part": "test", "lang": "en"}]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    ingest(ws, p, "jsonl", "rev", options={"text_field": "body", "label_field": "stars", "split_field": "part"})
+    df = ws.examples_frame("rev")
+    assert sorted(zip(df["split"], df["label"], df["text"])) == [("test", "1", "awful"), ("train", "5", "great phone")]
+    assert all(json.loads(m)["extra"] == {"lang": "en"} for m in df["meta"])
+    assert df["id"].str.match(r"^(train|test)-\d+$").all()
+
+
+def test_relation_from_char_offsets_tokenized_with_spacy(ws, tmp_path):
+    text = "Marie Curie was born in Warsaw, Poland."
+    p = tmp_path / "rel.jsonl"
+    p.write_text(json.dumps({"id": "r1", "text": text, "label": "per:city_of_birth", "s0": 0, "s1": 11,
+                             "o0": 24, "o1": 30, "st": "PERSON", "ot": "CITY"}) + "\n")
+    fields = {"subj_start": "s0", "subj_end": "s1", "obj_start": "o0", "obj_end": "o1",
+              "subj_type": "st", "obj_type": "ot"}
+    ingest(ws, p, "jsonl", "rel", options={"task": "relation", "fields": fields})
+    meta = json.loads(ws.examples_frame("rel")["meta"][0])
+    toks = meta["token"]
+    assert toks[meta["subj_start"]:meta["subj_end"] + 1] == ["Marie", "Curie"]
+    assert toks[meta["obj_start"]:meta["obj_end"] + 1] == ["Warsaw"]
+    assert toks[meta["obj_end"] + 1] == ","  # spaCy split the comma off
+    assert meta["subj_type"] == "PERSON" and ws.dataset("rel").task == "relation"
+
+
+def test_csv_and_parquet_read_the_same_rows(ws, tmp_path):
+    rows = [{"id": f"x{i}", "text": f"sentence number {i}", "label": "a" if i % 2 else "b"} for i in range(5)]
+    csv_path = tmp_path / "d.csv"
+    csv_path.write_text("id,text,label\n" + "".join(f'{r["id"]},"{r["text"]}",{r["label"]}\n' for r in rows))
+    pq_path = tmp_path / "d.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), pq_path)
+    ingest(ws, csv_path, "csv", "c")
+    ingest(ws, pq_path, "parquet", "p")
+    cols = ["id", "text", "label", "text_hash"]
+    assert ws.examples_frame("c")[cols].equals(ws.examples_frame("p")[cols])
+
+
+BAD = [
+    ("jsonl", "malformed line", b'{"id": "1", "text": "a", "label": "x"}\n{"id": "2", "text": \n', "line 2", "invalid JSON"),
+    ("jsonl", "not an object", b'["a", "b"]\n', "line 1", "expected an object"),
+    ("jsonl", "missing label", b'{"id": "1", "text": "a"}\n', "field 'label'", "missing"),
+    ("jsonl", "mistyped text", b'{"id": "1", "text": ["a"], "label": "x"}\n', "field 'text'", "expected a string"),
+    ("jsonl", "duplicate id", b'{"id": "1", "text": "a", "label": "x"}\n{"id": "1", "text": "b", "label": "y"}\n',
+     "line 2", "duplicate id '1' (first seen at line 1)"),
+    ("jsonl", "empty", b"\n\n", "", "file is empty"),
+    ("jsonl", "non utf8", b'{"id": "1", "text": "a", "label": "x"}\n{"id": "2", "text": "\xff", "label": "x"}\n',
+     "line 2", "not valid UTF-8"),
+    ("csv", "wrong header", b"id,sentence,label\n1,a,x\n", "field 'text'", "CSV header lacks column(s) text"),
+    ("csv", "ragged row", b"id,text,label\n1,a,x,extra\n", "line 2", "row has 4 cells"),
+    ("csv", "header only", b"id,text,label\n", "", "no rows"),
+    ("parquet", "not parquet", b"this is not parquet", "", "not a readable Parquet file"),
+]
+
+
+@pytest.mark.parametrize("fmt,case,data,where,message", BAD, ids=[f"{b[0]}-{b[1]}" for b in BAD])
+def test_bad_input(ws, tmp_path, fmt, case, data, where, message):
+    before = snapshot(ws)
+    p = tmp_path / f"bad.{fmt}"
+    p.write_bytes(data)
+    with pytest.raises(InputError) as exc:
+        ingest(ws, p, fmt, "bad")
+    assert where in str(exc.value) and message in str(exc.value) and "bad." in str(exc.value)
+    assert snapshot(ws) == before
+
+
+def test_relation_span_out_of_range(ws, tmp_path):
+    p = tmp_path / "rel.jsonl"
+    p.write_text(json.dumps({"id": "r1", "text": "short", "label": "x", "subj_start": 0, "subj_end": 2,
+                             "obj_start": 3, "obj_end": 40}) + "\n")
+    with pytest.raises(InputError, match="line 1, field 'obj_start': character span 3-40 is out of range"):
+        ingest(ws, p, "jsonl", "rel", options={"task": "relation"})
