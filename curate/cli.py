@@ -24,8 +24,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# markup off: labels such as [no_relation] and user text must print as they are.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary.")
 
@@ -45,7 +46,7 @@ def handle_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except CurateError as exc:
-            err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            err.print(f"error: {exc}")
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper
@@ -182,7 +183,7 @@ def stats(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name
     if as_json:
         emit_json(s)
         return
-    out.print(f"[bold]{s['name']}[/] ({s['task']}, {s['examples']} examples, format {s['format']})")
+    out.print(f"{s['name']} ({s['task']}, {s['examples']} examples, format {s['format']})")
     if s["negatives"]:
         neg = s["negatives"]
         out.print(f"negatives ('{neg['label']}'): {neg['count']} ({neg['share']:.1%})")
@@ -252,7 +253,7 @@ def neighbours(
     if as_json:
         emit_json({"id": example_id, "label": vecs.labels[row], "neighbours": hits})
         return
-    out.print(f"[bold]{example_id}[/] [{vecs.labels[row]}] {texts[example_id]}")
+    out.print(f"{example_id} [{vecs.labels[row]}] {texts[example_id]}")
     for h in hits:
         out.print(f"  {h['similarity']:.3f}  {h['id']} [{h['label']}] {h['text'][:120]}")
 

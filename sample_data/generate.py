@@ -330,7 +330,10 @@ def hard_negative(rng: random.Random) -> dict:
     rec = render(rng.choice(templates), subj, obj, rng)
     bystander = _person(rng)
     lead = rng.choice(["told", "said to", "reminded", "assured", "wrote to"])
-    tokens = bystander + [lead, "reporters", "that"] + rec["token"]
+    inner = list(rec["token"])
+    if rec["subj_start"] != 0 and rec["obj_start"] != 0:
+        inner[0] = inner[0].lower()  # "... told reporters that last year , ..."
+    tokens = bystander + [lead, "reporters", "that"] + inner
     shift = len(bystander) + 3
     return {"token": tokens, "subj_start": 0, "subj_end": len(bystander) - 1,
             "obj_start": rec["obj_start"] + shift, "obj_end": rec["obj_end"] + shift,
