@@ -1,0 +1,1 @@
+"""curate benchmarks: speed and memory figures written to benchmarks/results and the README table."""
