@@ -25,7 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # markup off: labels such as [no_relation] and user text must print as they are.
-out = Console(highlight=False, soft_wrap=True, markup=False)
+# Wide when piped, so tables are not cut to 80 columns in logs and CI.
+out = Console(highlight=False, soft_wrap=True, markup=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON instead of a summary.")
@@ -256,6 +257,176 @@ def neighbours(
     out.print(f"{example_id} [{vecs.labels[row]}] {texts[example_id]}")
     for h in hits:
         out.print(f"  {h['similarity']:.3f}  {h['id']} [{h['label']}] {h['text'][:120]}")
+
+
+def _params(pairs: list[str]) -> dict[str, Any]:
+    """--param key=value pairs; values are read as JSON where they parse (numbers, true/false, lists)."""
+    out: dict[str, Any] = {}
+    for key, raw in _kv(pairs, "--param").items():
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
+@app.command()
+@handle_errors
+def detectors(as_json: bool = JsonOpt) -> None:
+    """List the noise detectors with their parameters and defaults."""
+    from curate.detect import REGISTRY
+
+    info = {name: {"description": cls.description, "needs": list(cls.needs),
+                   "params": {k: {"default": f.default if f.default_factory is None else f.default_factory(),
+                                  "description": f.description or ""}
+                              for k, f in cls.Params.model_fields.items()}}
+            for name, cls in sorted(REGISTRY.items())}
+    if as_json:
+        emit_json(info)
+        return
+    for name, d in info.items():
+        out.print(f"{name}: {d['description']}")
+        for k, p in d["params"].items():
+            out.print(f"    {k} = {p['default']!r}  {p['description']}")
+
+
+@app.command()
+@handle_errors
+def detect(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name."),
+    detector: list[str] = typer.Option([], "--detector", "-d", help="Detector to run (repeatable; default: all "
+                                       "that apply to the task). See `curate detectors`."),
+    param: list[str] = typer.Option([], "--param", "-p", help="Detector parameter key=value (JSON values)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
+    force: bool = typer.Option(False, "--force", help="Run again even if an identical run exists."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Run noise detectors; each run and its findings (score, suggestion, reason, evidence) are stored."""
+    from curate.detect import Context, default_detectors, run_detector
+
+    with workspace(ctx) as ws:
+        chosen = detector or default_detectors(ws, name)
+        if param and len(chosen) != 1:
+            raise CurateError("--param applies to one detector; name it with --detector")
+        context = Context(ws, name, model=model)
+        results = [run_detector(ws, name, d, _params(param), model=model, force=force, ctx=context) for d in chosen]
+    if as_json:
+        emit_json([dataclasses.asdict(r) for r in results])
+        return
+    for r in results:
+        state = "reused identical run" if r.reused else f"{r.timings.get('total', 0):.1f}s"
+        out.print(f"{r.run_id}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
+    out.print(f"see them with: curate findings {name} --run RUN_ID")
+
+
+@app.command()
+@handle_errors
+def findings(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name."),
+    run: Optional[str] = typer.Option(None, "--run", "-r", help="Run id (default: the latest run)."),
+    detector: Optional[str] = typer.Option(None, "--detector", "-d", help="Latest run of this detector."),
+    top: int = typer.Option(20, "--top", "-n", min=1, help="How many, most suspect first."),
+    flagged: bool = typer.Option(False, "--flagged", help="Only examples the detector flagged."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List a run's findings, most suspect first, with the suggested label and the reason."""
+    from curate.detect import latest_run, list_findings
+
+    with workspace(ctx, read_only=True) as ws:
+        ws.dataset(name)
+        run_id = run or latest_run(ws, name, detector)
+        df = list_findings(ws, run_id, top=top, flagged_only=flagged)
+    if as_json:
+        rows = df.to_dict(orient="records")
+        for r in rows:
+            r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else None
+        emit_json({"run": run_id, "findings": rows})
+        return
+    out.print(f"run {run_id}")
+    table = Table("score", "flag", "id", "label", "suggested", "reason", "text", box=None)
+    for r in df.itertuples():
+        table.add_row(f"{r.score:.3f}", "*" if r.flagged else "", r.example_id, str(r.label),
+                      str(r.suggested_label or ""), r.reason, r.text[:80])
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def runs(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."), as_json: bool = JsonOpt) -> None:
+    """List the detector runs on a dataset, newest first."""
+    from curate.detect import runs_of
+
+    with workspace(ctx, read_only=True) as ws:
+        ws.dataset(name)
+        df = runs_of(ws, name)
+    if as_json:
+        emit_json(df.to_dict(orient="records"))
+        return
+    table = Table("run", "detector", "finished", "counts", box=None)
+    for r in df.itertuples():
+        table.add_row(r.run_id, r.kind, str(r.finished_at)[:19], r.counts)
+    out.print(table)
+
+
+@app.command(name="eval")
+@handle_errors
+def eval_(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Dataset name."),
+    gold: Optional[Path] = typer.Option(None, "--gold", help="JSONL of known errors: {id, true_label, kind?}."),
+    run: list[str] = typer.Option([], "--run", "-r", help="Run ids (default: the latest run of each detector)."),
+    do_downstream: bool = typer.Option(False, "--downstream", help="Retrain a fixed classifier on each cleaned "
+                                       "variant and report micro-F1 on the clean test split."),
+    train_split: str = typer.Option("train", "--train-split"),
+    test_split: str = typer.Option("test", "--test-split"),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Measure detectors: P/R at k, AUPRC and relabel accuracy against gold; optionally the downstream F1."""
+    from curate.evaluate import downstream, evaluate
+
+    if gold is None and not do_downstream:
+        raise CurateError("give --gold FILE, --downstream, or both")
+    with workspace(ctx, read_only=True) as ws:
+        ws.dataset(name)
+        run_ids = run or latest_runs(ws, name)
+        report: dict[str, Any] = {"dataset": name, "runs": run_ids}
+        if gold is not None:
+            report["detection"] = evaluate(ws, name, gold, run_ids)
+        if do_downstream:
+            report["downstream"] = downstream(ws, name, run_ids, train_split=train_split, test_split=test_split)
+    if as_json:
+        emit_json(report)
+        return
+    if "detection" in report:
+        table = Table("detector", "run", "errors", "P@k", "AUPRC", "random", "relabel acc", "flagged", "flag prec",
+                      box=None)
+        for m in report["detection"]:
+            table.add_row(m["detector"], m["run"], str(m["errors"]), _f(m["precision_at_k"]), _f(m["auprc"]),
+                          _f(m["random_auprc"]), _f(m["relabel_accuracy"]), str(m.get("flagged", "")),
+                          _f(m.get("flagged_precision")))
+        out.print(table)
+    if "downstream" in report:
+        table = Table("variant", "train", "changed", "P", "R", "micro-F1", "ΔF1", box=None)
+        for r in report["downstream"]:
+            table.add_row(r["variant"], str(r["train_examples"]), str(r["changed"]), _f(r["precision"]),
+                          _f(r["recall"]), _f(r["f1"]), f"{r['delta_f1']:+.4f}")
+        out.print(table)
+
+
+def _f(x: Any) -> str:
+    return "" if x is None else f"{x:.3f}"
+
+
+def latest_runs(ws: Workspace, name: str) -> list[str]:
+    """The latest finished run of each detector on a dataset."""
+    rows = ws.con.execute(
+        "SELECT arg_max(run_id, finished_at) FROM runs WHERE dataset = ? AND status = 'done' GROUP BY kind "
+        "ORDER BY 1", [name]).fetchall()
+    if not rows:
+        raise CurateError(f"no detector runs on '{name}'; run: curate detect {name}")
+    return [r[0] for r in rows]
 
 
 def main() -> None:

@@ -87,7 +87,9 @@ def load_model(source: str, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # curate shows its own progress; the weight-loading bar is noise in logs
     try:
         return SentenceTransformer(source, device=device)
     except OSError as exc:

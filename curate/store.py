@@ -73,6 +73,26 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX embeddings_key ON embeddings (text_hash, model);
         """,
     ),
+    (
+        "findings flag, run fingerprint, current-label view",
+        """
+        ALTER TABLE findings ADD COLUMN flagged BOOLEAN DEFAULT false;
+        ALTER TABLE runs ADD COLUMN fingerprint VARCHAR;
+        CREATE VIEW current_examples AS
+            WITH latest AS (
+                SELECT dataset, example_id, action, new_label,
+                       row_number() OVER (PARTITION BY dataset, example_id ORDER BY seq DESC) AS rn
+                FROM decisions
+            )
+            SELECT e.dataset, e.id, e.split, e.text, e.meta, e.text_hash, e.ord,
+                   e.label AS original_label,
+                   CASE WHEN l.action = 'relabel' THEN l.new_label ELSE e.label END AS label,
+                   coalesce(l.action = 'remove', false) AS removed,
+                   l.action AS last_action
+            FROM examples e LEFT JOIN latest l
+              ON l.dataset = e.dataset AND l.example_id = e.id AND l.rn = 1;
+        """,
+    ),
 ]
 
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"

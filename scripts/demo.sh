@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample data: ingest, embed, summarise (detectors and the review UI join as they land).
+# The main job on the bundled sample data: ingest, embed, detect, measure against the planted noise.
+# (The review UI joins here when it lands.)
 set -euo pipefail
 CURATE=${1:-curate}
 DB=${2:-demo.duckdb}
@@ -14,9 +15,14 @@ echo "== embedding (cached after the first run)"
 $CURATE embed tacred-sample
 $CURATE embed topics
 $CURATE embed retrieval-sample
-echo "== datasets"
 $CURATE datasets
-$CURATE stats tacred-sample
-echo "== find similar: the nearest neighbours of a planted noisy negative"
-first=$(head -1 sample_data/relation/gold.jsonl | sed -E 's/.*"id": "([^"]+)".*/\1/')
-$CURATE neighbours tacred-sample "$first" -k 5
+echo "== detectors on the relation sample (identical re-runs are reused)"
+$CURATE detect tacred-sample
+$CURATE detect tacred-sample -d ensemble
+echo "== top findings of the Intrinsic Strategy"
+$CURATE findings tacred-sample -d tacred-is --top 8
+echo "== how many planted errors each detector's top findings hold (sample_data/relation/gold.jsonl)"
+$CURATE eval tacred-sample --gold sample_data/relation/gold.jsonl
+echo "== label flips in the topic classification sample"
+$CURATE detect topics -d confident-learning -d knn-vote
+$CURATE eval topics --gold sample_data/classification/gold.jsonl

@@ -1,0 +1,9 @@
+"""Noise detectors: one module per method, found through the registry in base.py."""
+
+from curate.detect import confident_learning, ensemble, knn_vote, near_duplicates, tacred_es, tacred_is  # noqa: F401
+from curate.detect.base import REGISTRY, Detector, DetectorParams, default_detectors
+from curate.detect.context import Context
+from curate.detect.runs import RunResult, latest_run, list_findings, run_detector, runs_of
+
+__all__ = ["default_detectors", "REGISTRY", "Context", "Detector", "DetectorParams", "RunResult", "latest_run",
+           "list_findings", "run_detector", "runs_of"]

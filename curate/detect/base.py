@@ -1,0 +1,100 @@
+"""Detector contract and registry: one small class per method, its params a pydantic model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.detect.context import Context
+from curate.detect.scores import gather_labels
+
+COLUMNS = ["example_id", "score", "suggested_label", "reason", "evidence", "flagged"]
+
+
+class DetectorParams(BaseModel):
+    """Parameters every detector takes; each detector extends this (unknown keys are refused)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: str | None = Field("train", description="split whose examples are scored (None: every split)")
+
+
+class ModelParams(DetectorParams):
+    """Parameters of the out-of-fold logistic regression that several detectors share."""
+
+    folds: int = Field(5, ge=2, description="cross-validation folds for out-of-fold probabilities")
+    c: float = Field(2.0, gt=0, description="inverse regularisation strength of the logistic regression")
+    balanced_model: bool = Field(True, description="class-balanced loss, so the background class does not swamp "
+                                 "the relations (measured: AUPRC 0.27 -> 0.51 on SemEval with planted noise)")
+
+    def model_args(self) -> dict:
+        """Keyword arguments for Context.oof_proba."""
+        return {"folds": self.folds, "c": self.c, "balanced": self.balanced_model}
+
+
+class Detector:
+    """One detection method: declares what it needs, computes a score per example in [0, 1] (higher = more suspect)."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Params: ClassVar[type[DetectorParams]] = DetectorParams
+    needs: ClassVar[tuple[str, ...]] = ("embeddings",)
+    version: ClassVar[str] = "1"
+
+    def run(self, ctx: Context, params: DetectorParams) -> pd.DataFrame:
+        """Score the examples in scope; one row per scored example with the COLUMNS above."""
+        raise NotImplementedError
+
+
+REGISTRY: dict[str, type[Detector]] = {}
+
+
+def default_detectors(ws, name: str) -> list[str]:
+    """Detectors that apply to a dataset by default: IS needs a negative label, ES also a 'dev' split to trust."""
+    info = ws.dataset(name)
+    if info.task == "retrieval":
+        return ["near-duplicates"]
+    chosen = ["knn-vote", "confident-learning", "near-duplicates"]
+    if info.negative_label is not None:
+        splits = {r[0] for r in ws.con.execute("SELECT DISTINCT split FROM examples WHERE dataset = ?", [name]).fetchall()}
+        chosen = ["tacred-is", *(["tacred-es"] if "dev" in splits else []), *chosen]
+    return chosen
+
+
+def register(cls: type[Detector]) -> type[Detector]:
+    """Class decorator adding a detector to the registry under its name."""
+    if cls.name in REGISTRY:
+        raise ValueError(f"detector '{cls.name}' registered twice")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def frame(
+    ctx: Context,
+    rows: np.ndarray,
+    score: np.ndarray,
+    suggested: np.ndarray | list,
+    reason: list[str],
+    evidence: list[dict[str, Any] | None],
+    flagged: np.ndarray,
+) -> pd.DataFrame:
+    """Assemble a findings frame for the given context rows."""
+    return pd.DataFrame({
+        "example_id": [ctx.ids[r] for r in rows],
+        "score": np.clip(np.asarray(score, dtype=float), 0.0, 1.0),
+        "suggested_label": list(suggested),
+        "reason": reason,
+        "evidence": evidence,
+        "flagged": np.asarray(flagged, dtype=bool),
+    }, columns=COLUMNS)
+
+
+def neighbour_evidence(ctx: Context, indices: np.ndarray, sims: np.ndarray, labels: np.ndarray | None = None,
+                       limit: int = 10) -> list[dict[str, Any]]:
+    """The neighbours behind a flag: ids, labels and similarities, best first."""
+    labs = gather_labels(ctx.labels if labels is None else labels, indices[None, :])[0]
+    return [{"id": ctx.ids[i], "label": lab, "similarity": round(float(s), 4)}
+            for i, s, lab in zip(indices[:limit], sims[:limit], labs[:limit]) if i >= 0]

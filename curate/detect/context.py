@@ -1,0 +1,187 @@
+"""The shared detection context: vectors, current labels, kNN graphs and out-of-fold probabilities, each
+computed once per run and recorded with the parameters that made it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from curate.embed import load_vectors
+from curate.errors import CurateError, InputError
+from curate.index import Neighbours, knn_within
+from curate.progress import progress
+from curate.store import Workspace
+
+log = logging.getLogger(__name__)
+
+Q_CURRENT = """
+    SELECT id, split, label, removed FROM current_examples WHERE dataset = ? ORDER BY split, ord
+"""
+
+
+@dataclass
+class Context:
+    """Everything detectors share for one dataset; expensive parts are computed lazily and cached."""
+
+    ws: Workspace
+    dataset: str
+    model: str | None = None
+    seed: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        info = self.ws.dataset(self.dataset)
+        self.task = info.task
+        self.negative_label = info.negative_label
+        vecs = load_vectors(self.ws, self.dataset, model=self.model)
+        current = self.ws.con.execute(Q_CURRENT, [self.dataset]).fetchall()
+        if [r[0] for r in current] != vecs.ids:
+            raise CurateError("examples changed while loading; run again")
+        keep = np.array([not r[3] for r in current], dtype=bool)
+        # Removed examples take no part: they neither get scored nor vote.
+        self.ids = [i for i, k in zip(vecs.ids, keep) if k]
+        self.splits = vecs.splits[keep]
+        self.labels = np.asarray([r[2] for r in current], dtype=object)[keep]
+        self.matrix = vecs.matrix[keep]
+        self.model_key = vecs.model
+        self.row_of = {e: i for i, e in enumerate(self.ids)}
+        self._knn: dict[tuple, Neighbours] = {}
+        self._proba: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+
+    # -- masks -----------------------------------------------------------
+    def split_mask(self, split: str | list[str] | None) -> np.ndarray:
+        """Rows of the given split(s); None means every row."""
+        if split is None:
+            return np.ones(len(self.ids), dtype=bool)
+        splits = [split] if isinstance(split, str) else list(split)
+        unknown = set(splits) - set(self.splits.tolist())
+        if unknown:
+            raise CurateError(f"dataset '{self.dataset}' has no split {', '.join(sorted(unknown))}; "
+                              f"splits: {', '.join(sorted(set(self.splits.tolist())))}")
+        return np.isin(self.splits, splits)
+
+    def negative_mask(self) -> np.ndarray:
+        """Rows currently labelled with the negative (background) label."""
+        if self.negative_label is None:
+            raise CurateError(f"dataset '{self.dataset}' has no negative label; set one at ingest (--negative-label)")
+        return self.labels == self.negative_label
+
+    # -- shared computations ---------------------------------------------
+    def neighbours(self, k: int, base: np.ndarray, queries: np.ndarray, space: str = "embedding",
+                   space_mask: np.ndarray | None = None, space_labels: np.ndarray | None = None,
+                   model_args: dict | None = None) -> Neighbours:
+        """kNN of query rows among base rows (never a row itself), cached per (k, masks, space).
+
+        space 'proba' searches in the probability space of a model trained on space_mask rows (default: queries
+        and base) with space_labels (default: current labels)."""
+        fit_rows = (queries | base) if space_mask is None else space_mask
+        key = (k, base.tobytes(), queries.tobytes(), space, fit_rows.tobytes(),
+               None if space_labels is None else space_labels.tobytes(), tuple(sorted((model_args or {}).items())))
+        if key not in self._knn:
+            if not base.any():
+                raise CurateError("no examples to take neighbours from (the base set is empty)")
+            matrix = self.matrix if space == "embedding" else self.proba_space(fit_rows, space_labels, model_args)
+            t = time.perf_counter()
+            self._knn[key] = knn_within(matrix, k, base, queries)
+            self.timings["knn"] = self.timings.get("knn", 0.0) + time.perf_counter() - t
+        return self._knn[key]
+
+    def oof_proba(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
+                  labels: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+        """Class probabilities of a logistic regression on the embeddings, trained on the masked rows.
+
+        Masked rows get out-of-fold probabilities (never from a model that saw their label); the other rows get
+        the probabilities of a model fitted on all masked rows. labels defaults to the current labels (a clean
+        subset passes its verified ones). Returns (proba for every row, class names in column order).
+        """
+        labels = self.labels if labels is None else labels
+        key = (mask.tobytes(), folds, c, balanced, labels.tobytes() if labels is not self.labels else None)
+        if key in self._proba:
+            return self._proba[key]
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+
+        x, y = self.matrix[mask], labels[mask].astype(str)
+        classes = sorted(set(y))
+        if len(classes) < 2:
+            raise CurateError("a model needs at least two labels among the examples it learns from")
+        counts = {c_: int((y == c_).sum()) for c_ in classes}
+        n_folds = max(2, min(folds, max(2, int(np.median(list(counts.values()))))))
+        full = np.zeros((len(self.ids), len(classes)))
+        rows = np.flatnonzero(mask)
+        t = time.perf_counter()
+        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=self.seed)
+        # Classes too rare to stratify still get a column (probability ~0 where unseen).
+        strat_y = np.where(np.isin(y, [c_ for c_, n in counts.items() if n < n_folds]), "__rare__", y)
+
+        def fit(train_idx: np.ndarray, predict_rows: np.ndarray) -> None:
+            clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
+            clf.fit(x[train_idx], y[train_idx])
+            cols = [classes.index(cl) for cl in clf.classes_]
+            full[np.ix_(predict_rows, cols)] = clf.predict_proba(self.matrix[predict_rows])
+
+        others = np.flatnonzero(~mask)
+        with progress("out-of-fold model", total=n_folds + bool(len(others)), unit="fit") as bar:
+            for train, test in splitter.split(x, strat_y):
+                fit(train, rows[test])
+                bar.update(1)
+            if len(others):
+                fit(np.arange(len(y)), others)
+                bar.update(1)
+        self.timings["model"] = self.timings.get("model", 0.0) + time.perf_counter() - t
+        self._proba[key] = (full, classes)
+        return full, classes
+
+    def proba_space(self, mask: np.ndarray, labels: np.ndarray | None = None,
+                    model_args: dict | None = None) -> np.ndarray:
+        """Rows embedded as L2-normalised out-of-fold probability vectors (the space where neighbours relabel best)."""
+        proba, _ = self.oof_proba(mask, labels=labels, **(model_args or {}))
+        norm = np.linalg.norm(proba, axis=1, keepdims=True)
+        return np.divide(proba, norm, out=np.zeros_like(proba), where=norm > 0).astype(np.float32)
+
+    def predictions_file(self, path: str | Path) -> tuple[np.ndarray, np.ndarray | None, list[str] | None]:
+        """Read user predictions (JSONL: {id, label, probs?: {label: p}}) for the rows they name.
+
+        Returns (predicted label per row or None, probability matrix or None, its class order)."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError("no such predictions file", path=path)
+        pred = np.full(len(self.ids), None, dtype=object)
+        probs: dict[int, dict[str, float]] = {}
+        known = set(self.labels.tolist())
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"invalid JSON: {exc.msg}", path=path, line=n) from None
+            if not isinstance(rec, dict) or "id" not in rec:
+                raise InputError("expected an object with an id", path=path, line=n, field="id")
+            row = self.row_of.get(str(rec["id"]))
+            if row is None:
+                raise InputError(f"unknown example id '{rec['id']}'", path=path, line=n, field="id")
+            label = rec.get("label")
+            if label not in known:
+                raise InputError(f"label {label!r} is not a label of this dataset", path=path, line=n, field="label")
+            pred[row] = label
+            if "probs" in rec:
+                p = rec["probs"]
+                if not isinstance(p, dict) or not set(p) <= known:
+                    raise InputError("probs must map dataset labels to probabilities", path=path, line=n, field="probs")
+                probs[row] = p
+        if probs:
+            classes = sorted(known)
+            matrix = np.zeros((len(self.ids), len(classes)))
+            for row, p in probs.items():
+                for lab, v in p.items():
+                    matrix[row, classes.index(lab)] = float(v)
+            return pred, matrix, classes
+        return pred, None, None

@@ -1,0 +1,183 @@
+"""Running a detector: validate params, reuse an identical earlier run, store the run and its findings."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import ValidationError
+
+from curate import __version__
+from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams
+from curate.detect.context import Context
+from curate.errors import CurateError
+from curate.store import Workspace
+
+log = logging.getLogger(__name__)
+
+Q_STATE = """
+    SELECT count(*), coalesce(sum(hash(id, label, text_hash, removed)), 0) FROM current_examples WHERE dataset = ?
+"""
+Q_CLEAN_STATE = "SELECT count(*), coalesce(sum(hash(example_id, label)), 0) FROM clean_labels WHERE dataset = ?"
+Q_REUSE = "SELECT run_id FROM runs WHERE fingerprint = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1"
+Q_INSERT_RUN = """
+    INSERT INTO runs (run_id, kind, dataset, params, started_at, finished_at, status, version, counts, fingerprint)
+    VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)
+"""
+
+
+@dataclass
+class RunResult:
+    """What a detector run produced (or which earlier identical run was reused)."""
+
+    run_id: str
+    detector: str
+    dataset: str
+    params: dict[str, Any]
+    counts: dict[str, Any]
+    reused: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def make_params(detector: str, params: dict[str, Any] | None) -> tuple[Detector, DetectorParams]:
+    """The detector and its validated params; unknown detectors or params raise CurateError."""
+    if detector not in REGISTRY:
+        raise CurateError(f"unknown detector '{detector}'; known: {', '.join(sorted(REGISTRY))}")
+    det = REGISTRY[detector]()
+    try:
+        return det, det.Params(**(params or {}))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: "
+            + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"]) for e in exc.errors())
+        raise CurateError(f"detector '{detector}': {problems}") from None
+
+
+def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: DetectorParams, model_key: str) -> str:
+    """Everything that changes a run's output: detector and version, params, model, data state, files read."""
+    state = ws.one(Q_STATE, [dataset])
+    parts: dict[str, Any] = {"detector": detector.name, "version": detector.version, "params": params.model_dump(),
+                             "model": model_key, "state": list(state)}
+    if "clean_subset" in detector.needs:
+        parts["clean"] = list(ws.one(Q_CLEAN_STATE, [dataset]))
+    if "runs" in detector.needs:
+        parts["runs"] = [r[0] for r in ws.con.execute(
+            "SELECT run_id FROM runs WHERE dataset = ? ORDER BY run_id", [dataset]).fetchall()]
+    for key, value in params.model_dump().items():
+        if isinstance(value, str) and (key == "predictions" or value.startswith("file:")):
+            p = Path(value.removeprefix("file:"))
+            if p.exists():
+                parts[f"file:{key}"] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def run_detector(
+    ws: Workspace,
+    dataset: str,
+    detector: str,
+    params: dict[str, Any] | None = None,
+    *,
+    model: str | None = None,
+    force: bool = False,
+    ctx: Context | None = None,
+) -> RunResult:
+    """Run one detector on a dataset and store the run and findings; an identical earlier run is reused."""
+    det, p = make_params(detector, params)
+    ctx = ctx or Context(ws, dataset, model=model)
+    fp = fingerprint(ws, dataset, det, p, ctx.model_key)
+    if not force:
+        prior = ws.one(Q_REUSE, [fp])
+        if prior is not None:
+            row = ws.one("SELECT counts FROM runs WHERE run_id = ?", [prior[0]])
+            return RunResult(prior[0], detector, dataset, p.model_dump(), json.loads(row[0]), reused=True)
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
+    t = time.perf_counter()
+    before = dict(ctx.timings)
+    findings = det.run(ctx, p)
+    check_findings(findings, detector)
+    total = time.perf_counter() - t
+    run_id = f"{detector}-{started:%Y%m%d%H%M%S}-{fp[:6]}"
+    counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
+              "suggested": int(findings["suggested_label"].notna().sum())}
+    t_write = time.perf_counter()
+    with ws.transaction():
+        ws.con.execute(Q_INSERT_RUN, [
+            run_id, detector, dataset, json.dumps({**p.model_dump(), "model": ctx.model_key}), started,
+            datetime.now(timezone.utc).replace(tzinfo=None), __version__, json.dumps(counts), fp])
+        ws.append_arrow("findings", findings_table(run_id, findings))
+    timings = {k: round(v - before.get(k, 0.0), 3) for k, v in ctx.timings.items()}
+    timings["write"] = round(time.perf_counter() - t_write, 3)
+    timings["total"] = round(total + timings["write"], 3)
+    log.info("run %s: %s", run_id, counts)
+    return RunResult(run_id, detector, dataset, p.model_dump(), counts, timings=timings)
+
+
+def check_findings(df: pd.DataFrame, detector: str) -> None:
+    """The contract every detector's output meets (a broken detector fails loudly, not silently)."""
+    if list(df.columns) != COLUMNS:
+        raise AssertionError(f"{detector}: findings columns {list(df.columns)} != {COLUMNS}")
+    if df["example_id"].duplicated().any():
+        raise AssertionError(f"{detector}: an example appears twice in its findings")
+    scores = df["score"].to_numpy(dtype=float)
+    if len(scores) and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 1):
+        raise AssertionError(f"{detector}: scores must lie in [0, 1]")
+
+
+def findings_table(run_id: str, df: pd.DataFrame) -> pa.Table:
+    """Findings as an Arrow table for the findings table."""
+    return pa.table({
+        "run_id": [run_id] * len(df),
+        "example_id": df["example_id"].astype(str).tolist(),
+        "score": df["score"].astype(float).tolist(),
+        "suggested_label": [None if s is None or (isinstance(s, float) and np.isnan(s)) else str(s)
+                            for s in df["suggested_label"]],
+        "reason": df["reason"].astype(str).tolist(),
+        "evidence": [None if e is None else json.dumps(e, default=str) for e in df["evidence"]],
+        "flagged": df["flagged"].astype(bool).tolist(),
+    })
+
+
+def latest_run(ws: Workspace, dataset: str, detector: str | None = None) -> str:
+    """The newest finished run on a dataset (of one detector if given)."""
+    sql = "SELECT run_id FROM runs WHERE dataset = ? AND status = 'done'"
+    args: list[Any] = [dataset]
+    if detector:
+        sql += " AND kind = ?"
+        args.append(detector)
+    row = ws.one(sql + " ORDER BY finished_at DESC, run_id DESC LIMIT 1", args)
+    if row is None:
+        what = f"detector '{detector}'" if detector else "any detector"
+        raise CurateError(f"no run of {what} on '{dataset}'; run: curate detect {dataset} --detector D")
+    return row[0]
+
+
+def list_findings(ws: Workspace, run_id: str, *, top: int | None = 20, flagged_only: bool = False) -> pd.DataFrame:
+    """A run's findings joined with the example text and current label, most suspect first."""
+    sql = """
+        SELECT f.example_id, f.score, f.flagged, c.label, f.suggested_label, f.reason, c.split, c.text, f.evidence
+        FROM findings f JOIN runs r ON r.run_id = f.run_id
+        JOIN current_examples c ON c.dataset = r.dataset AND c.id = f.example_id
+        WHERE f.run_id = ?
+    """
+    if flagged_only:
+        sql += " AND f.flagged"
+    sql += " ORDER BY f.score DESC, f.example_id"
+    if top:
+        sql += f" LIMIT {int(top)}"
+    return ws.con.execute(sql, [run_id]).df()
+
+
+def runs_of(ws: Workspace, dataset: str) -> pd.DataFrame:
+    """Every run on a dataset, newest first."""
+    return ws.con.execute(
+        "SELECT run_id, kind, status, finished_at, counts, params FROM runs WHERE dataset = ? "
+        "ORDER BY finished_at DESC", [dataset]).df()

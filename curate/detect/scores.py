@@ -1,0 +1,76 @@
+"""Array-in, array-out scoring functions shared by the detectors (testable with literal arrays)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def neighbour_vote(
+    neighbour_labels: np.ndarray, sims: np.ndarray, *, weighted: bool = True, exclude: np.ndarray | None = None,
+    class_weight: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the winning label among neighbours and its (similarity-weighted) share of the vote.
+
+    neighbour_labels: (n, k) object array, None where a neighbour is missing; sims: (n, k).
+    exclude: optional (n,) labels that may not win for that row (e.g. the row's own or the negative label).
+    class_weight: optional multiplier per label (see balanced_weights) so a frequent class does not win by its
+    base rate alone.
+    Returns (winner, share) with winner None and share 0 where nothing may win.
+    """
+    n, k = neighbour_labels.shape
+    winners = np.empty(n, dtype=object)
+    shares = np.zeros(n, dtype=np.float64)
+    weights = np.clip(np.nan_to_num(sims, neginf=0.0), 0.0, None) if weighted else np.ones_like(sims, dtype=float)
+    for i in range(n):
+        tally: dict[object, float] = {}
+        total = 0.0
+        for lab, w in zip(neighbour_labels[i], weights[i]):
+            if lab is None:
+                continue
+            if class_weight is not None:
+                w = w * class_weight.get(lab, 1.0)
+            total += w
+            if exclude is not None and lab == exclude[i]:
+                continue
+            tally[lab] = tally.get(lab, 0.0) + w
+        if tally and total > 0:
+            best = max(tally.items(), key=lambda kv: (kv[1], str(kv[0])))
+            winners[i], shares[i] = best[0], best[1] / total
+    return winners, shares
+
+
+def agreement(neighbour_labels: np.ndarray, sims: np.ndarray, labels: np.ndarray, *, weighted: bool = True,
+              class_weight: dict | None = None) -> np.ndarray:
+    """Per row, the (weighted) share of neighbours carrying the row's own label."""
+    weights = np.clip(np.nan_to_num(sims, neginf=0.0), 0.0, None) if weighted else np.ones_like(sims, dtype=float)
+    if class_weight is not None:
+        weights = weights * np.vectorize(lambda lab: class_weight.get(lab, 1.0) if lab is not None else 0.0,
+                                         otypes=[float])(neighbour_labels)
+    valid = neighbour_labels != None  # noqa: E711 - elementwise on an object array
+    same = (neighbour_labels == labels[:, None]) & valid
+    total = (weights * valid).sum(axis=1)
+    return np.divide((weights * same).sum(axis=1), total, out=np.zeros(len(labels)), where=total > 0)
+
+
+def gather_labels(labels: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Labels of neighbour indices, None where an index is -1."""
+    out = np.empty(indices.shape, dtype=object)
+    ok = indices >= 0
+    out[ok] = labels[indices[ok]]
+    return out
+
+
+def rank_normalise(scores: np.ndarray) -> np.ndarray:
+    """Scores mapped to their average rank in [0, 1] (ties share a rank), for combining detectors."""
+    from scipy.stats import rankdata
+
+    if len(scores) <= 1:
+        return np.zeros(len(scores))
+    return (rankdata(scores, method="average") - 1) / (len(scores) - 1)
+
+
+def balanced_weights(labels: np.ndarray) -> dict:
+    """Inverse-frequency weight per label (mean 1 over the examples), so votes reflect evidence, not base rates."""
+    values, counts = np.unique(np.asarray([str(x) for x in labels]), return_counts=True)
+    k = len(values)
+    return {v: len(labels) / (k * c) for v, c in zip(values, counts)}

@@ -1,0 +1,67 @@
+"""One contract for every registered detector: output shape, score range, determinism, docs and tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from curate.detect import REGISTRY, run_detector, list_findings
+from curate.detect.base import COLUMNS, DetectorParams
+from curate.detect.context import Context
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_detector_contract(name, rel_ws):
+    cls = REGISTRY[name]
+    assert cls.description.strip() and issubclass(cls.Params, DetectorParams)
+    assert cls.Params.model_config.get("extra") == "forbid"
+    assert (ROOT / "tests" / "detect" / f"test_{name.replace('-', '_')}.py").exists(), f"{name} has no test file"
+    assert f"`{name}`" in (ROOT / "docs" / "detectors.md").read_text(), f"{name} has no docs entry"
+    ctx = Context(rel_ws, "rel")
+    if name == "ensemble":
+        for d in ("knn-vote", "confident-learning"):
+            run_detector(rel_ws, "rel", d, ctx=ctx)
+    det = cls()
+    params = cls.Params()
+    df = det.run(ctx, params)
+    assert list(df.columns) == COLUMNS
+    scope = ctx.split_mask(params.split)
+    if name in ("tacred-is", "tacred-es"):
+        scope &= ctx.negative_mask()
+    assert len(df) == int(scope.sum()) and df["example_id"].is_unique
+    assert set(df["example_id"]) == {ctx.ids[r] for r in np.flatnonzero(scope)}
+    assert df["score"].between(0, 1).all()
+    again = det.run(Context(rel_ws, "rel"), params)
+    np.testing.assert_allclose(df["score"].to_numpy(), again["score"].to_numpy())
+    assert (df["flagged"] == again["flagged"]).all()
+
+
+def test_runs_are_stored_and_identical_reruns_reused(rel_ws):
+    first = run_detector(rel_ws, "rel", "knn-vote", {"k": 5})
+    assert not first.reused and first.counts["scored"] == 2500
+    again = run_detector(rel_ws, "rel", "knn-vote", {"k": 5})
+    assert again.reused and again.run_id == first.run_id
+    other = run_detector(rel_ws, "rel", "knn-vote", {"k": 6})
+    assert other.run_id != first.run_id
+    forced = run_detector(rel_ws, "rel", "knn-vote", {"k": 5}, force=True)
+    assert not forced.reused and forced.run_id != first.run_id or forced.timings
+    top = list_findings(rel_ws, first.run_id, top=5)
+    assert len(top) == 5 and top["score"].is_monotonic_decreasing
+
+
+def test_downstream_variants_and_control(rel_ws):
+    from curate.evaluate import downstream
+
+    run = run_detector(rel_ws, "rel", "tacred-is")
+    rows = {r["variant"]: r for r in downstream(rel_ws, "rel", [run.run_id])}
+    assert set(rows) == {"original", "tacred-is-E", "tacred-is-E-random", "tacred-is-R"}
+    flagged = run.counts["flagged"]
+    assert rows["tacred-is-E"]["train_examples"] == rows["original"]["train_examples"] - flagged
+    assert rows["tacred-is-E-random"]["train_examples"] == rows["tacred-is-E"]["train_examples"]
+    assert rows["tacred-is-R"]["changed"] == flagged
+    for r in rows.values():
+        assert 0 <= r["f1"] <= 1 and r["delta_f1"] == pytest.approx(r["f1"] - rows["original"]["f1"], abs=1e-4)

@@ -1,0 +1,36 @@
+"""Copies with conflicting labels and copies leaking from train into test, with real embeddings."""
+
+from __future__ import annotations
+
+import json
+
+from curate.detect import run_detector
+from curate.embed import embed_dataset
+from curate.ingest import ingest
+
+
+def test_conflicts_and_leakage(ws, tmp_path, model):
+    rows = {
+        "train": [("a", "The striker scored twice in the derby.", "sports"),
+                  ("b", "The striker scored twice in the derby.", "politics"),  # exact copy, other label
+                  ("c", "Investors cut the dividend after a weak quarter.", "business"),
+                  ("d", "Researchers sequenced the genome of the reef coral.", "science"),
+                  ("e", "The senator vetoed the election law.", "politics")],
+        "test": [("t1", "Researchers sequenced the genome of the reef coral.", "science"),  # leaked
+                 ("t2", "The band released a new album on Monday.", "entertainment")],
+    }
+    for split, items in rows.items():
+        p = tmp_path / f"{split}.jsonl"
+        p.write_text("".join(json.dumps({"id": i, "text": t, "label": lab}) + "\n" for i, t, lab in items))
+    ingest(ws, tmp_path, "jsonl", "d")
+    embed_dataset(ws, "d")
+    run = run_detector(ws, "d", "near-duplicates")
+    found = {r[0]: r[1:] for r in ws.con.execute(
+        "SELECT example_id, flagged, suggested_label, reason, score FROM findings WHERE run_id = ?",
+        [run.run_id]).fetchall()}
+    assert found["a"][0] and found["a"][1] == "politics" and "copy labelled politics" in found["a"][2]
+    assert found["b"][0] and found["b"][1] == "sports"
+    assert found["d"][0] and "copy in test split" in found["d"][2]
+    assert found["t1"][0] and "copy in train split" in found["t1"][2]
+    assert not found["c"][0] and found["c"][3] == 0.0
+    assert not found["t2"][0]
