@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,26 +10,16 @@ import numpy as np
 from curate.detect.context import Context
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError, InputError
+from curate.ingest.base import iter_jsonl
 from curate.store import Workspace
 
 
 def load_gold(path: str | Path, known_ids: set[str]) -> dict[str, dict[str, Any]]:
     """Gold errors from JSONL ({id, true_label, kind?}); unknown ids are an error naming the line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError("no such gold file", path=path)
     gold: dict[str, dict[str, Any]] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"invalid JSON: {exc.msg}", path=path, line=n) from None
-        if not isinstance(rec, dict) or "id" not in rec or "true_label" not in rec:
-            raise InputError("expected {id, true_label}", path=path, line=n, field="id")
+    for where, rec in iter_jsonl(Path(path), "gold file", require=("id", "true_label")):
         if str(rec["id"]) not in known_ids:
-            raise InputError(f"unknown example id '{rec['id']}'", path=path, line=n, field="id")
+            raise where.error(f"unknown example id '{rec['id']}'", "id")
         gold[str(rec["id"])] = rec
     if not gold:
         raise InputError("gold file lists no errors", path=path)

@@ -3,7 +3,6 @@ computed once per run and recorded with the parameters that made it."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -13,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from curate.embed import load_vectors
-from curate.errors import CurateError, InputError
+from curate.errors import CurateError
+from curate.ingest.base import iter_jsonl
 from curate.index import Neighbours, knn_within
 from curate.progress import progress
 from curate.store import Workspace
@@ -150,32 +150,21 @@ class Context:
         """Read user predictions (JSONL: {id, label, probs?: {label: p}}) for the rows they name.
 
         Returns (predicted label per row or None, probability matrix or None, its class order)."""
-        path = Path(path)
-        if not path.exists():
-            raise InputError("no such predictions file", path=path)
         pred = np.full(len(self.ids), None, dtype=object)
         probs: dict[int, dict[str, float]] = {}
         known = set(self.labels.tolist())
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"invalid JSON: {exc.msg}", path=path, line=n) from None
-            if not isinstance(rec, dict) or "id" not in rec:
-                raise InputError("expected an object with an id", path=path, line=n, field="id")
+        for where, rec in iter_jsonl(Path(path), "predictions file", require=("id",)):
             row = self.row_of.get(str(rec["id"]))
             if row is None:
-                raise InputError(f"unknown example id '{rec['id']}'", path=path, line=n, field="id")
+                raise where.error(f"unknown example id '{rec['id']}'", "id")
             label = rec.get("label")
             if label not in known:
-                raise InputError(f"label {label!r} is not a label of this dataset", path=path, line=n, field="label")
+                raise where.error(f"label {label!r} is not a label of this dataset", "label")
             pred[row] = label
             if "probs" in rec:
                 p = rec["probs"]
                 if not isinstance(p, dict) or not set(p) <= known:
-                    raise InputError("probs must map dataset labels to probabilities", path=path, line=n, field="probs")
+                    raise where.error("probs must map dataset labels to probabilities", "probs")
                 probs[row] = p
         if probs:
             classes = sorted(known)

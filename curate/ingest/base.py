@@ -226,3 +226,25 @@ def iter_lines(path: Path):
             except UnicodeDecodeError as exc:
                 raise InputError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", path=path, line=n) from None
             yield n, line
+
+
+def iter_jsonl(path: Path, what: str = "file", *, require: tuple[str, ...] = ()):
+    """Yield (Where, object) per non-blank line of a JSONL file; bad JSON, non-objects and missing keys raise
+    InputError naming the line (a missing file names what it should have been)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such {what}", path=path)
+    for n, line in iter_lines(path):
+        if not line.strip():
+            continue
+        where = Where(str(path), line=n)
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise where.error(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(rec, dict):
+            raise where.error(f"expected an object, got {type(rec).__name__}")
+        for key in require:
+            if key not in rec:
+                raise where.error("missing", key)
+        yield where, rec

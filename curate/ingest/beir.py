@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_lines, read_text, register
+from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_jsonl, iter_lines, read_text, register
 from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair
 
 
@@ -95,21 +94,8 @@ class BeirIngestor(Ingestor):
 
 
 def _load_jsonl_texts(f: Path, sink: Sink, kind: str) -> dict[str, str]:
-    if not f.exists():
-        raise InputError(f"missing {f.name} in the BEIR folder", path=f)
     texts: dict[str, str] = {}
-    for n, line in iter_lines(f):
-        if not line.strip():
-            continue
-        where = Where(str(f), line=n)
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise where.error(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
-        if not isinstance(rec, dict):
-            raise where.error("expected an object")
-        if "_id" not in rec:
-            raise where.error("missing", "_id")
+    for where, rec in iter_jsonl(f, f"{f.name} in the BEIR folder", require=("_id",)):
         body = rec.get("text")
         if not isinstance(body, str):
             raise where.error("missing or not a string", "text")

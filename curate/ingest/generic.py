@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.ingest.base import Ingestor, Sink, Where, iter_lines, read_text, register
+from curate.ingest.base import Ingestor, Sink, Where, iter_jsonl, read_text, register
 from curate.ingest.mapping import RELATION_ROLES, FieldOptions, add_record
 
 
@@ -26,15 +25,8 @@ class JsonlIngestor(_Generic):
 
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:
         n = 0
-        for line_no, line in iter_lines(path):
-            if not line.strip():
-                continue
+        for where, rec in iter_jsonl(path):
             n += 1
-            where = Where(str(path), line=line_no)
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise where.error(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
             add_record(sink, rec, where, options, n)
         if n == 0:
             raise InputError("file is empty", path=path)

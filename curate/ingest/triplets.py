@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_lines, register
+from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_jsonl, register
 from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, content_id
 
 _NEG = re.compile(r"^(negative|neg)(_\d+)?$")
@@ -85,11 +84,4 @@ def _records(path: Path):
                 n += 1
                 yield Where(str(path), record=n), rec
         return
-    for line_no, line in iter_lines(path):
-        if not line.strip():
-            continue
-        where = Where(str(path), line=line_no)
-        try:
-            yield where, json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise where.error(f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    yield from iter_jsonl(path)
