@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import bench_embed, bench_ingest
+from benchmarks import bench_detect, bench_embed, bench_ingest, bench_quality
 from benchmarks.common import render_table, save
 
-SIZES = {"small": {"ingest": 100_000, "embed": 2_000}, "full": {"ingest": 1_000_000, "embed": 10_000}}
+SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000]},
+         "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000]}}
+BENCHES = ["ingest", "embed", "detect", "quality"]
 
 
 def main() -> None:
     """Run the chosen benchmarks at the chosen size."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", choices=sorted(SIZES), default="small")
-    ap.add_argument("--only", choices=["ingest", "embed"], action="append")
+    ap.add_argument("--only", choices=BENCHES, action="append")
     args = ap.parse_args()
     sizes = SIZES[args.size]
-    chosen = args.only or ["ingest", "embed"]
-    # Ingest first: its peak RSS is read from the first child process of this run.
+    chosen = args.only or BENCHES
     if "ingest" in chosen:
         save("ingest", bench_ingest.run(sizes["ingest"]))
     if "embed" in chosen:
         save("embed", bench_embed.run(sizes["embed"]))
+    if "detect" in chosen:
+        save("detect", bench_detect.run(sizes["detect"]))
+    if "quality" in chosen:
+        save("quality", bench_quality.run(), table=True)
     render_table()
 
 

@@ -94,15 +94,16 @@ class Context:
         return self._knn[key]
 
     def oof_proba(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
-                  labels: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+                  labels: np.ndarray | None = None, max_fit: int = 20_000) -> tuple[np.ndarray, list[str]]:
         """Class probabilities of a logistic regression on the embeddings, trained on the masked rows.
 
         Masked rows get out-of-fold probabilities (never from a model that saw their label); the other rows get
         the probabilities of a model fitted on all masked rows. labels defaults to the current labels (a clean
-        subset passes its verified ones). Returns (proba for every row, class names in column order).
+        subset passes its verified ones). Each fit learns from at most max_fit rows (a stratified sample that
+        keeps rare labels whole), which bounds the cost on large data. Returns (proba for every row, classes).
         """
         labels = self.labels if labels is None else labels
-        key = (mask.tobytes(), folds, c, balanced, labels.tobytes() if labels is not self.labels else None)
+        key = (mask.tobytes(), folds, c, balanced, labels.tobytes() if labels is not self.labels else None, max_fit)
         if key in self._proba:
             return self._proba[key]
         from sklearn.linear_model import LogisticRegression
@@ -121,7 +122,10 @@ class Context:
         # Classes too rare to stratify still get a column (probability ~0 where unseen).
         strat_y = np.where(np.isin(y, [c_ for c_, n in counts.items() if n < n_folds]), "__rare__", y)
 
+        rng = np.random.default_rng(self.seed)
+
         def fit(train_idx: np.ndarray, predict_rows: np.ndarray) -> None:
+            train_idx = _stratified_cap(train_idx, y, max_fit, rng)
             clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
             clf.fit(x[train_idx], y[train_idx])
             cols = [classes.index(cl) for cl in clf.classes_]
@@ -174,3 +178,15 @@ class Context:
                     matrix[row, classes.index(lab)] = float(v)
             return pred, matrix, classes
         return pred, None, None
+
+
+def _stratified_cap(idx: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator, floor: int = 50) -> np.ndarray:
+    """At most about cap of idx, sampled per label in proportion, never fewer than floor (or all) of a label."""
+    if len(idx) <= cap:
+        return idx
+    keep = []
+    for label in np.unique(y[idx]):
+        members = idx[y[idx] == label]
+        n = max(min(len(members), floor), round(len(members) * cap / len(idx)))
+        keep.append(members if n >= len(members) else rng.choice(members, size=n, replace=False))
+    return np.sort(np.concatenate(keep))

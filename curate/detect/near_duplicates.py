@@ -10,8 +10,10 @@ from pydantic import Field
 
 from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
+from curate.index import Neighbours, knn, knn_within
 
 EVAL_SPLITS = {"test", "dev", "validation", "valid", "val"}
+REDUCE_ABOVE = 20_000  # rows; above it candidates come from a PCA-reduced space and are re-scored exactly
 
 
 class Params(DetectorParams):
@@ -37,7 +39,7 @@ class NearDuplicates(Detector):
         groups: dict[str, list[int]] = defaultdict(list)
         for r in rows:
             groups[hashes[ctx.ids[r]]].append(r)
-        nb = ctx.neighbours(params.k, scope, scope)
+        nb = candidate_neighbours(ctx.matrix, scope, params.k)
         score = np.zeros(len(rows))
         suggested: list[str | None] = [None] * len(rows)
         flagged = np.zeros(len(rows), dtype=bool)
@@ -69,3 +71,31 @@ class NearDuplicates(Detector):
                                                                                        key=lambda kv: -kv[1])[:10]]}
                             if partners else None)
         return frame(ctx, rows, score, suggested, reasons, evidence, flagged)
+
+
+def candidate_neighbours(matrix: np.ndarray, scope: np.ndarray, k: int, dim: int = 64, widen: int = 4) -> Neighbours:
+    """The k most similar rows within scope; on large data, found among widen*k candidates from exact search in a
+    PCA-reduced space, then re-scored with the full vectors (near copies stay near under PCA)."""
+    rows = np.flatnonzero(scope)
+    if len(rows) <= REDUCE_ABOVE or matrix.shape[1] <= dim:
+        return knn_within(matrix, k, scope)
+    import faiss
+
+    sub = np.ascontiguousarray(matrix[rows], dtype=np.float32)
+    pca = faiss.PCAMatrix(sub.shape[1], dim)
+    rng = np.random.default_rng(0)
+    pca.train(sub[rng.choice(len(sub), size=min(len(sub), 20_000), replace=False)])
+    reduced = pca.apply(sub)
+    reduced /= np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
+    cand = knn(reduced, widen * k, method="exact").indices
+    out_i = np.full((len(rows), k), -1, dtype=np.int64)
+    out_s = np.full((len(rows), k), -np.inf, dtype=np.float32)
+    for start in range(0, len(rows), 4096):
+        c = cand[start : start + 4096]
+        sims = np.einsum("nd,nkd->nk", sub[start : start + 4096], sub[np.clip(c, 0, None)])
+        sims[c < 0] = -np.inf
+        order = np.argsort(-sims, axis=1)[:, :k]
+        out_i[start : start + 4096] = np.where(np.take_along_axis(c, order, 1) >= 0,
+                                               rows[np.clip(np.take_along_axis(c, order, 1), 0, None)], -1)
+        out_s[start : start + 4096] = np.take_along_axis(sims, order, 1)
+    return Neighbours(out_i, out_s, "pca-candidates+exact")

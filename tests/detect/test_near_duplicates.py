@@ -34,3 +34,23 @@ def test_conflicts_and_leakage(ws, tmp_path, model):
     assert found["t1"][0] and "copy in train split" in found["t1"][2]
     assert not found["c"][0] and found["c"][3] == 0.0
     assert not found["t2"][0]
+
+
+def test_large_data_uses_reduced_candidates_and_keeps_near_copies(monkeypatch):
+    import numpy as np
+
+    from curate.detect import near_duplicates
+    from curate.index import knn_within
+
+    monkeypatch.setattr(near_duplicates, "REDUCE_ABOVE", 500)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 256)).astype(np.float32)
+    x[1::30] = x[0::30] + 0.05 * rng.standard_normal(x[0::30].shape).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    scope = np.ones(len(x), dtype=bool)
+    got = near_duplicates.candidate_neighbours(x, scope, 3)
+    exact = knn_within(x, 3, scope)
+    assert got.method == "pca-candidates+exact"
+    planted = np.arange(0, 3000, 30)
+    assert (got.indices[planted, 0] == planted + 1).all()
+    np.testing.assert_allclose(got.scores[planted, 0], exact.scores[planted, 0], atol=1e-5)
