@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -139,22 +140,22 @@ def downstream(
     rows = [{"variant": "original", "run": None, "train_examples": int(train.sum()), "changed": 0, **base,
              "delta_f1": 0.0}]
     for run_id in runs:
-        row = ws.one("SELECT kind FROM runs WHERE run_id = ?", [run_id])
+        row = ws.one("SELECT kind, params FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise CurateError(f"no run '{run_id}'")
-        kind = row[0]
+        e_name, r_name = variant_names(row[0], json.loads(row[1] or "{}"))
         flagged = {e: s for e, s in ws.con.execute(
             "SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged", [run_id]).fetchall()}
         hit = np.array([e in flagged for e in ctx.ids]) & train
         keep = train & ~hit
-        rows.append(_variant(f"{kind}-E", run_id, keep, ctx.labels, int(hit.sum()), fit_eval, base))
+        rows.append(_variant(e_name, run_id, keep, ctx.labels, int(hit.sum()), fit_eval, base))
         # Control: remove as many random examples with the same labels, to tell cleaning from a mere prior shift.
         rng = np.random.default_rng(seed)
         control = train.copy()
         for label in set(ctx.labels[hit].tolist()):
             pool = np.flatnonzero(train & (ctx.labels == label))
             control[rng.choice(pool, size=int((ctx.labels[hit] == label).sum()), replace=False)] = False
-        rows.append(_variant(f"{kind}-E-random", run_id, control, ctx.labels, int(hit.sum()), fit_eval, base))
+        rows.append(_variant(f"{e_name}-random", run_id, control, ctx.labels, int(hit.sum()), fit_eval, base))
         relabelled = ctx.labels.copy()
         no_suggestion = np.zeros_like(hit)
         for r in np.flatnonzero(hit):
@@ -163,8 +164,17 @@ def downstream(
                 no_suggestion[r] = True  # nothing to relabel to: drop it, as E does
             else:
                 relabelled[r] = s
-        rows.append(_variant(f"{kind}-R", run_id, train & ~no_suggestion, relabelled, int(hit.sum()), fit_eval, base))
+        rows.append(_variant(r_name, run_id, train & ~no_suggestion, relabelled, int(hit.sum()), fit_eval, base))
     return rows
+
+
+def variant_names(detector: str, params: dict[str, Any]) -> tuple[str, str]:
+    """The paper's names for the cleaned variants of a run: IS-E/IS-R, EN/RN, ENP/RNP; else DETECTOR-E/-R."""
+    if detector == "tacred-is":
+        return "IS-E", "IS-R"
+    if detector == "tacred-es":
+        return ("ENP", "RNP") if params.get("include_positives") else ("EN", "RN")
+    return f"{detector}-E", f"{detector}-R"
 
 
 def _variant(name, run_id, mask, labels, changed, fit_eval, base) -> dict[str, Any]:

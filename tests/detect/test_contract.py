@@ -58,10 +58,10 @@ def test_downstream_variants_and_control(rel_ws):
 
     run = run_detector(rel_ws, "rel", "tacred-is")
     rows = {r["variant"]: r for r in downstream(rel_ws, "rel", [run.run_id])}
-    assert set(rows) == {"original", "tacred-is-E", "tacred-is-E-random", "tacred-is-R"}
+    assert set(rows) == {"original", "IS-E", "IS-E-random", "IS-R"}
     flagged = run.counts["flagged"]
-    assert rows["tacred-is-E"]["train_examples"] == rows["original"]["train_examples"] - flagged
-    assert rows["tacred-is-E-random"]["train_examples"] == rows["tacred-is-E"]["train_examples"]
-    assert rows["tacred-is-R"]["changed"] == flagged
+    assert rows["IS-E"]["train_examples"] == rows["original"]["train_examples"] - flagged
+    assert rows["IS-E-random"]["train_examples"] == rows["IS-E"]["train_examples"]
+    assert rows["IS-R"]["changed"] == flagged
     for r in rows.values():
         assert 0 <= r["f1"] <= 1 and r["delta_f1"] == pytest.approx(r["f1"] - rows["original"]["f1"], abs=1e-4)
