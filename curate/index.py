@@ -84,6 +84,7 @@ def knn(
     exclude_self: bool | None = None,
     check_recall: int = 0,
     seed: int = 0,
+    nprobe: int | None = None,
 ) -> Neighbours:
     """The k most similar base rows for each query row (queries default to base itself, without self-matches).
 
@@ -97,7 +98,7 @@ def knn(
     if base.shape[0] == 0 or k <= 0:
         empty = np.full((q.shape[0], max(k, 0)), -1, dtype=np.int64)
         return Neighbours(empty, np.full(empty.shape, -np.inf, dtype=np.float32), "exact")
-    index = build_index(base, method, n_queries=q.shape[0])
+    index = build_index(base, method, n_queries=q.shape[0], nprobe=nprobe)
     ask = min(k + (1 if exclude_self else 0), base.shape[0])
     scores, idx = index.search(q, ask)
     if exclude_self:

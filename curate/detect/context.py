@@ -115,6 +115,10 @@ class Context:
             raise CurateError("a model needs at least two labels among the examples it learns from")
         counts = {c_: int((y == c_).sum()) for c_ in classes}
         n_folds = max(2, min(folds, max(2, int(np.median(list(counts.values()))))))
+        # Once every fold's training part would exceed max_fit anyway, fewer folds lose nothing: each fit still
+        # learns from max_fit examples, and every row still gets an out-of-fold prediction.
+        while n_folds > 2 and len(y) * (n_folds - 2) / (n_folds - 1) >= max_fit:
+            n_folds -= 1
         full = np.zeros((len(self.ids), len(classes)))
         rows = np.flatnonzero(mask)
         t = time.perf_counter()
@@ -129,7 +133,9 @@ class Context:
             clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
             clf.fit(x[train_idx], y[train_idx])
             cols = [classes.index(cl) for cl in clf.classes_]
-            full[np.ix_(predict_rows, cols)] = clf.predict_proba(self.matrix[predict_rows])
+            for start in range(0, len(predict_rows), 8192):  # chunks keep the float64 copies small
+                part = predict_rows[start : start + 8192]
+                full[np.ix_(part, cols)] = clf.predict_proba(self.matrix[part])
 
         others = np.flatnonzero(~mask)
         with progress("out-of-fold model", total=n_folds + bool(len(others)), unit="fit") as bar:

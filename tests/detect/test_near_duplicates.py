@@ -50,7 +50,7 @@ def test_large_data_uses_reduced_candidates_and_keeps_near_copies(monkeypatch):
     scope = np.ones(len(x), dtype=bool)
     got = near_duplicates.candidate_neighbours(x, scope, 3)
     exact = knn_within(x, 3, scope)
-    assert got.method == "pca-candidates+exact"
+    assert got.method == "pca-ivf-candidates+exact"
     planted = np.arange(0, 3000, 30)
     assert (got.indices[planted, 0] == planted + 1).all()
     np.testing.assert_allclose(got.scores[planted, 0], exact.scores[planted, 0], atol=1e-5)
