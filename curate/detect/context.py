@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -34,7 +33,6 @@ class Context:
     model: str | None = None
     seed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
-    notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         info = self.ws.dataset(self.dataset)

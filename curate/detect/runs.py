@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,7 +106,7 @@ def run_detector(
     findings = det.run(ctx, p)
     check_findings(findings, detector)
     total = time.perf_counter() - t
-    run_id = f"{detector}-{started:%Y%m%d%H%M%S}-{fp[:6]}"
+    run_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"  # unique even within one second
     counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
               "suggested": int(findings["suggested_label"].notna().sum())}
     t_write = time.perf_counter()
