@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from curate.errors import CurateError, InputError, NotFound
 from curate.ingest import beir, generic, hf, semeval, tacred, tacred_patch, triplets  # noqa: F401  (registration)
-from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, Where, text_hash
+from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
 from curate.store import Workspace
 
@@ -127,9 +127,10 @@ def _check_append(ws: Workspace, name: str, sink: Sink) -> None:
         "SELECT id, count(*) FROM examples WHERE dataset = ? GROUP BY id HAVING count(*) > 1 LIMIT 1", [name]
     )
     if clash:
-        raise InputError(
-            f"id '{clash[0]}' ({sink._seen.get(clash[0], '?')}) already exists in dataset '{name}'", field="id"
-        )
+        where = sink.where_of(clash[0])
+        if where is None:
+            raise InputError(f"id '{clash[0]}' already exists in dataset '{name}'", field="id")
+        raise where.error(f"id '{clash[0]}' already exists in dataset '{name}'", "id")
 
 
 def _new_splits(ws: Workspace, name: str, sink: Sink) -> dict[str, int]:
@@ -160,7 +161,7 @@ def _ingest_reference(ws, ingestor, opts, files, name, replace, result) -> Inges
             [name, source],
         )
         if missing:
-            where: Where = sink._clean_seen[missing[0]]
+            where = sink.where_of(missing[0], clean=True)
             raise where.error(f"id '{missing[0]}' is not an example of dataset '{name}'", "id")
     result.counts = dict(sink.counts)
     return result

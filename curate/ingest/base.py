@@ -103,9 +103,9 @@ class Sink:
     default_split: str | None = None
     tick: Callable[[int], None] | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"examples": 0, "texts": 0, "clean_labels": 0})
-    _seen: dict[str, Any] = field(default_factory=dict)
+    _seen: dict[str, Where] = field(default_factory=dict)
     _text_seen: dict[tuple[str, str], str] = field(default_factory=dict)
-    _clean_seen: dict[str, Any] = field(default_factory=dict)
+    _clean_seen: dict[str, Where] = field(default_factory=dict)
     _examples: _Columns = field(default_factory=_Columns)
     _texts: _Columns = field(default_factory=_Columns)
     _clean: _Columns = field(default_factory=_Columns)
@@ -130,8 +130,8 @@ class Sink:
             raise where.error("id is empty", "id")
         prev = self._seen.get(id)
         if prev is not None:
-            raise where.error(f"duplicate id '{id}' (first seen at {prev})", "id")
-        self._seen[id] = _where_str(where)
+            raise where.error(f"duplicate id '{id}' (first seen at {_where_str(prev)})", "id")
+        self._seen[id] = where
         self._examples.append(
             dataset=self.dataset, id=id, split=self.split_for(split), text=text, label=label,
             meta=json.dumps(meta, ensure_ascii=False, default=str) if meta else None,
@@ -164,7 +164,7 @@ class Sink:
         """Mark an example as belonging to the clean subset with its verified label."""
         prev = self._clean_seen.get(example_id)
         if prev is not None:
-            raise where.error(f"duplicate id '{example_id}' (first seen at {prev})", "id")
+            raise where.error(f"duplicate id '{example_id}' (first seen at {_where_str(prev)})", "id")
         self._clean_seen[example_id] = where
         self._clean.append(dataset=self.dataset, example_id=example_id, label=label, source=source)
         self.counts["clean_labels"] += 1
@@ -172,6 +172,10 @@ class Sink:
     def has_text(self, kind: str, id: str) -> bool:
         """Whether a query/passage id was added in this ingest."""
         return (kind, id) in self._text_seen
+
+    def where_of(self, id: str, *, clean: bool = False) -> Where | None:
+        """Where an example id (or, with clean, a clean-label id) was read in this ingest."""
+        return (self._clean_seen if clean else self._seen).get(id)
 
     def has_example(self, id: str) -> bool:
         """Whether an example id was added in this ingest."""

@@ -58,3 +58,11 @@ def test_patch_needs_dataset(ws, tmp_path):
     p.write_text(json.dumps({"a": "b"}))
     with pytest.raises(NotFound):
         ingest(ws, p, "tacred-patch", "missing")
+
+
+def test_duplicate_patch_id_names_both_places(sample, tmp_path):
+    p = tmp_path / "patch.json"
+    p.write_text(json.dumps([{"id": "train-00001", "relation": "per:title"},
+                             {"id": "train-00001", "relation": "per:age"}]))
+    with pytest.raises(InputError, match=r"record 2, field 'id': duplicate id 'train-00001' \(first seen at record 1\)"):
+        ingest(sample, p, "tacred-patch", "rel")
