@@ -259,6 +259,57 @@ def neighbours(
         out.print(f"  {h['similarity']:.3f}  {h['id']} [{h['label']}] {h['text'][:120]}")
 
 
+@app.command()
+@handle_errors
+def mine(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Retrieval dataset name."),
+    num_negatives: int = typer.Option(3, "--num-negatives", "-n", help="Negatives kept per query."),
+    range_min: int = typer.Option(0, "--range-min", help="Skip this many of the closest candidates."),
+    range_max: Optional[int] = typer.Option(None, "--range-max", help="Consider this many closest candidates."),
+    absolute_margin: Optional[float] = typer.Option(None, "--absolute-margin", help="Drop candidates above "
+                                                    "positive score - margin."),
+    relative_margin: Optional[float] = typer.Option(None, "--relative-margin", help="Drop candidates above "
+                                                    "positive - |positive| * margin (0.05: keep below 95%)."),
+    max_score: Optional[float] = typer.Option(None, "--max-score"),
+    min_score: Optional[float] = typer.Option(None, "--min-score"),
+    sampling: str = typer.Option("top", "--sampling", help="top or random."),
+    split: Optional[str] = typer.Option(None, "--split", help="Mine only for queries of this split."),
+    keep_previous: bool = typer.Option(False, "--keep-previous", help="Keep negatives mined by earlier runs."),
+    seed: int = typer.Option(0, "--seed"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Mine hard negatives for every query with a positive, from the cached embeddings; stored as negative pairs."""
+    from pydantic import ValidationError
+
+    from curate.retrieval.mine import MineOptions, mine as run_mine
+
+    try:
+        opts = MineOptions(num_negatives=num_negatives, range_min=range_min, range_max=range_max,
+                           absolute_margin=absolute_margin, relative_margin=relative_margin, max_score=max_score,
+                           min_score=min_score, sampling=sampling, split=split, replace=not keep_previous,
+                           seed=seed, model=model)
+    except ValidationError as exc:
+        raise CurateError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
+                                    for e in exc.errors())) from None
+    with workspace(ctx) as ws:
+        res = run_mine(ws, name, opts)
+    summary = {k: v for k, v in dataclasses.asdict(res).items() if k != "pairs"}
+    if as_json:
+        emit_json(summary)
+        return
+    skipped = ", ".join(f"{v} by {k}" for k, v in res.skipped.items()) or "none"
+    out.print(f"mined {res.mined} negatives for {res.queries} queries of '{name}' "
+              f"({res.already_present} already present, {res.replaced} earlier mined replaced); "
+              f"candidates skipped: {skipped}")
+    if res.short_queries:
+        out.print(f"{res.short_queries} queries got fewer than {num_negatives} negatives: widen --range-max "
+                  f"or loosen the margins")
+    if res.queries_without_positives:
+        out.print(f"{res.queries_without_positives} queries have no positive passage and were skipped")
+
+
 def _params(pairs: list[str]) -> dict[str, Any]:
     """--param key=value pairs; values are read as JSON where they parse (numbers, true/false, lists)."""
     out: dict[str, Any] = {}
@@ -300,16 +351,27 @@ def detect(
     param: list[str] = typer.Option([], "--param", "-p", help="Detector parameter key=value (JSON values)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
     force: bool = typer.Option(False, "--force", help="Run again even if an identical run exists."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what the run would send and cost (LLM "
+                                 "detectors); nothing is sent or stored."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Run noise detectors; each run and its findings (score, suggestion, reason, evidence) are stored."""
     from curate.detect import Context, default_detectors, run_detector
+    from curate.detect.runs import estimate_run
 
     with workspace(ctx) as ws:
         chosen = detector or default_detectors(ws, name)
         if param and len(chosen) != 1:
             raise CurateError("--param applies to one detector; name it with --detector")
         context = Context(ws, name, model=model)
+        if dry_run:
+            plans = {d: estimate_run(ws, name, d, _params(param), ctx=context) for d in chosen}
+            if as_json:
+                emit_json(plans)
+                return
+            for d, plan in plans.items():
+                out.print(f"{d}: " + ", ".join(f"{k} {v}" for k, v in plan.items()))
+            return
         results = [run_detector(ws, name, d, _params(param), model=model, force=force, ctx=context) for d in chosen]
     if as_json:
         emit_json([dataclasses.asdict(r) for r in results])
@@ -377,6 +439,7 @@ def eval_(
     name: str = typer.Argument(..., help="Dataset name."),
     gold: Optional[Path] = typer.Option(None, "--gold", help="JSONL of known errors: {id, true_label, kind?}."),
     run: list[str] = typer.Option([], "--run", "-r", help="Run ids (default: the latest run of each detector)."),
+    gold_id_field: str = typer.Option("id", "--gold-id-field", help="Gold field holding the example id."),
     do_downstream: bool = typer.Option(False, "--downstream", help="Retrain a fixed classifier on each cleaned "
                                        "variant and report micro-F1 on the clean test split."),
     train_split: str = typer.Option("train", "--train-split"),
@@ -393,7 +456,7 @@ def eval_(
         run_ids = run or latest_runs(ws, name)
         report: dict[str, Any] = {"dataset": name, "runs": run_ids}
         if gold is not None:
-            report["detection"] = evaluate(ws, name, gold, run_ids)
+            report["detection"] = evaluate(ws, name, gold, run_ids, gold_id_field)
         if do_downstream:
             report["downstream"] = downstream(ws, name, run_ids, train_split=train_split, test_split=test_split)
     if as_json:

@@ -257,3 +257,23 @@ def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None 
     if table.column("vector").null_count:
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
     return table.column("id").to_pylist(), _to_matrix(table.column("vector"))
+
+
+def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None, batch_size: int = 64) -> np.ndarray:
+    """Sentence vectors of arbitrary texts (e.g. passage sentences) through the same cache: only misses are encoded."""
+    from curate.ingest.base import text_hash
+
+    key = cache_key(resolve_model(model), REPR_TEXT)
+    hashes = [text_hash(t) for t in texts]
+    unique = dict(zip(hashes, texts))
+    found = ws.arrow("SELECT text_hash, vector FROM embeddings WHERE model = ? "
+                     "AND text_hash IN (SELECT unnest(?::VARCHAR[]))", [key, list(unique)])
+    have = dict(zip(found.column("text_hash").to_pylist(), _to_matrix(found.column("vector")))) if found.num_rows else {}
+    missing = [h for h in unique if h not in have]
+    if missing:
+        vecs = encode_texts(load_model(resolve_model(model).source), [unique[h] for h in missing], batch_size)
+        ws.append_arrow("embeddings", _vector_table(missing, key, vecs))
+        have.update(zip(missing, vecs))
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([have[h] for h in hashes]).astype(np.float32)

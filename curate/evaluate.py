@@ -15,13 +15,13 @@ from curate.ingest.base import iter_jsonl
 from curate.store import Workspace
 
 
-def load_gold(path: str | Path, known_ids: set[str]) -> dict[str, dict[str, Any]]:
+def load_gold(path: str | Path, known_ids: set[str], id_field: str = "id") -> dict[str, dict[str, Any]]:
     """Gold errors from JSONL ({id, true_label, kind?}); unknown ids are an error naming the line."""
     gold: dict[str, dict[str, Any]] = {}
-    for where, rec in iter_jsonl(Path(path), "gold file", require=("id", "true_label")):
-        if str(rec["id"]) not in known_ids:
-            raise where.error(f"unknown example id '{rec['id']}'", "id")
-        gold[str(rec["id"])] = rec
+    for where, rec in iter_jsonl(Path(path), "gold file", require=(id_field, "true_label")):
+        if str(rec[id_field]) not in known_ids:
+            raise where.error(f"unknown example id '{rec[id_field]}'", id_field)
+        gold[str(rec[id_field])] = rec
     if not gold:
         raise InputError("gold file lists no errors", path=path)
     return gold
@@ -62,7 +62,8 @@ def ranking_metrics(
     return out
 
 
-def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]) -> list[dict[str, Any]]:
+def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str],
+             id_field: str = "id") -> list[dict[str, Any]]:
     """Per run (and their rank-average ensemble), how well its ranking finds the gold errors.
 
     The universe is every example of the split(s) the gold errors lie in; unscored examples count as score 0.
@@ -71,7 +72,7 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
         "SELECT id FROM examples WHERE dataset = ? ORDER BY split, ord", [dataset]).fetchall()]
     if not ids:
         raise CurateError(f"dataset '{dataset}' has no examples")
-    gold = load_gold(gold_path, set(ids))
+    gold = load_gold(gold_path, set(ids), id_field)
     split_of = dict(ws.con.execute("SELECT id, split FROM examples WHERE dataset = ?", [dataset]).fetchall())
     splits = {split_of[i] for i in gold}
     universe = [i for i in ids if split_of[i] in splits]

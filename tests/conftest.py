@@ -51,3 +51,41 @@ def model():
     from curate.embed import load_model, resolve_model
 
     return load_model(resolve_model().source)
+
+
+RETRIEVAL_ROWS = 150  # queries of the sample triplets in the session slice (6 pairs each)
+
+
+@pytest.fixture(scope="session")
+def retrieval_db(tmp_path_factory) -> tuple[Path, Path]:
+    """(workspace file, gold file) for a slice of the sample retrieval triplets, embedded with the real model."""
+    import json
+
+    from curate.embed import embed_dataset
+    from curate.ingest import ingest
+
+    root = tmp_path_factory.mktemp("retrieval")
+    lines = (SAMPLE / "retrieval" / "triplets.jsonl").read_text().splitlines()[:RETRIEVAL_ROWS]
+    src = root / "triplets.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    db = root / "ret.duckdb"
+    with Workspace(db) as w:
+        ingest(w, src, "triplets", "ret")
+        embed_dataset(w, "ret")
+        ids = {r[0] for r in w.con.execute("SELECT id FROM examples").fetchall()}
+    gold = root / "gold.jsonl"
+    rows = [json.loads(g) for g in (SAMPLE / "retrieval" / "gold.jsonl").read_text().splitlines()]
+    gold.write_text("".join(json.dumps({**g, "id": g["triplets_id"]}) + "\n" for g in rows if g["triplets_id"] in ids))
+    return db, gold
+
+
+@pytest.fixture
+def ret_ws(retrieval_db, tmp_path):
+    """A private copy of the session's retrieval workspace."""
+    import shutil
+
+    copy = tmp_path / "ret.duckdb"
+    shutil.copy(retrieval_db[0], copy)
+    w = Workspace(copy)
+    yield w
+    w.close()

@@ -1,6 +1,8 @@
 """Noise detectors: one module per method, found through the registry in base.py."""
 
-from curate.detect import confident_learning, ensemble, knn_vote, near_duplicates, tacred_es, tacred_is  # noqa: F401
+from curate.detect import (  # noqa: F401 - importing registers them
+    arhn, confident_learning, ensemble, false_negatives, knn_vote, near_duplicates, tacred_es, tacred_is,
+)
 from curate.detect.base import REGISTRY, Detector, DetectorParams, default_detectors
 from curate.detect.context import Context
 from curate.detect.runs import RunResult, latest_run, list_findings, run_detector, runs_of

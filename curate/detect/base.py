@@ -45,6 +45,7 @@ class Detector:
     description: ClassVar[str]
     Params: ClassVar[type[DetectorParams]] = DetectorParams
     needs: ClassVar[tuple[str, ...]] = ("embeddings",)
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "relation")  # dataset tasks it applies to
     version: ClassVar[str] = "1"
 
     def run(self, ctx: Context, params: DetectorParams) -> pd.DataFrame:
@@ -59,7 +60,7 @@ def default_detectors(ws, name: str) -> list[str]:
     """Detectors that apply to a dataset by default: IS needs a negative label, ES also a 'dev' split to trust."""
     info = ws.dataset(name)
     if info.task == "retrieval":
-        return ["near-duplicates"]
+        return ["false-negatives"]
     chosen = ["knn-vote", "confident-learning", "near-duplicates"]
     if info.negative_label is not None:
         splits = {r[0] for r in ws.con.execute("SELECT DISTINCT split FROM examples WHERE dataset = ?", [name]).fetchall()}
@@ -96,8 +97,13 @@ def frame(
 
 
 def neighbour_evidence(ctx: Context, indices: np.ndarray, sims: np.ndarray, labels: np.ndarray | None = None,
-                       limit: int = 10) -> list[dict[str, Any]]:
-    """The neighbours behind a flag: ids, labels and similarities, best first."""
-    labs = gather_labels(ctx.labels if labels is None else labels, indices[None, :])[0]
-    return [{"id": ctx.ids[i], "label": lab, "similarity": round(float(s), 4)}
-            for i, s, lab in zip(indices[:limit], sims[:limit], labs[:limit]) if i >= 0]
+                       limit: int = 10) -> list[list[dict[str, Any]]]:
+    """Per query row, the neighbours behind its score: ids, labels and similarities, best first."""
+    idx = indices[:, :limit]
+    labs = gather_labels(ctx.labels if labels is None else labels, idx).tolist()
+    ids = np.asarray(ctx.ids, dtype=object)[np.clip(idx, 0, None)].tolist()
+    # One vectorised rounding and tolist() instead of per-cell float() calls: this runs for every scored row.
+    rounded = np.round(sims[:, :limit].astype(np.float64), 4).tolist()
+    ok = (idx >= 0).tolist()
+    return [[{"id": i, "label": lab, "similarity": s} for i, lab, s, good in zip(ri, rl, rs, rk) if good]
+            for ri, rl, rs, rk in zip(ids, labs, rounded, ok)]

@@ -4,11 +4,14 @@ computed once per run and recorded with the parameters that made it."""
 from __future__ import annotations
 
 import logging
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from curate.embed import load_vectors
 from curate.errors import CurateError
@@ -107,7 +110,7 @@ class Context:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
-        x, y = self.matrix[mask], labels[mask].astype(str)
+        y = labels[mask].astype(str)  # rows are taken from self.matrix per fit: no full copy of the vectors
         classes = sorted(set(y))
         if len(classes) < 2:
             raise CurateError("a model needs at least two labels among the examples it learns from")
@@ -125,23 +128,29 @@ class Context:
         strat_y = np.where(np.isin(y, [c_ for c_, n in counts.items() if n < n_folds]), "__rare__", y)
 
         rng = np.random.default_rng(self.seed)
+        others = np.flatnonzero(~mask)
+        # Training rows are drawn up front, in a fixed order, so results do not depend on thread scheduling.
+        jobs = [(_stratified_cap(train, y, max_fit, rng), rows[test]) for train, test in splitter.split(np.zeros(len(y)), strat_y)]
+        if len(others):
+            jobs.append((_stratified_cap(np.arange(len(y)), y, max_fit, rng), others))
 
-        def fit(train_idx: np.ndarray, predict_rows: np.ndarray) -> None:
-            train_idx = _stratified_cap(train_idx, y, max_fit, rng)
+        def fit(job: tuple[np.ndarray, np.ndarray]) -> None:
+            train_idx, predict_rows = job
             clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
-            clf.fit(x[train_idx], y[train_idx])
+            clf.fit(self.matrix[rows[train_idx]], y[train_idx])
             cols = [classes.index(cl) for cl in clf.classes_]
             for start in range(0, len(predict_rows), 8192):  # chunks keep the float64 copies small
                 part = predict_rows[start : start + 8192]
                 full[np.ix_(part, cols)] = clf.predict_proba(self.matrix[part])
 
-        others = np.flatnonzero(~mask)
-        with progress("out-of-fold model", total=n_folds + bool(len(others)), unit="fit") as bar:
-            for train, test in splitter.split(x, strat_y):
-                fit(train, rows[test])
-                bar.update(1)
-            if len(others):
-                fit(np.arange(len(y)), others)
+        # Two fits side by side use the cores better than one: lbfgs spends much of its time outside BLAS.
+        # Each job writes its own rows of full, so the threads never touch the same cells.
+        workers = min(2, len(jobs), os.cpu_count() or 1)
+        # One BLAS thread per fit while fits run side by side: no oversubscription of the cores.
+        with progress("out-of-fold model", total=len(jobs), unit="fit") as bar, \
+                threadpool_limits(limits=1 if workers > 1 else None, user_api="blas"), \
+                ThreadPoolExecutor(max_workers=workers) as pool:
+            for _ in pool.map(fit, jobs):
                 bar.update(1)
         self.timings["model"] = self.timings.get("model", 0.0) + time.perf_counter() - t
         self._proba[key] = (full, classes)

@@ -37,6 +37,7 @@ class Ensemble(Detector):
     name = "ensemble"
     description = "combines detector runs into one ranking (rank average, or weights fitted from reviewed decisions)"
     Params = Params
+    tasks = ("classification", "relation", "retrieval")
     needs = ("runs",)
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:

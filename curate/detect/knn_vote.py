@@ -44,7 +44,8 @@ class KnnVote(Detector):
         flagged = share >= params.threshold
         reasons = [f"{1 - s:.0%} of neighbours share its label; {w} leads with {v:.0%}" if w is not None
                    else "all neighbours share its label" for s, w, v in zip(score, winner, share)]
+        near = neighbour_evidence(ctx, nb.indices, nb.scores)
         evidence = [{"vote": {"label": w, "share": round(float(v), 4)},
-                     "neighbours": neighbour_evidence(ctx, nb.indices[j], nb.scores[j])} if score[j] > 0 else None
+                     "neighbours": near[j]} if score[j] > 0 else None
                     for j, (w, v) in enumerate(zip(winner, share))]
         return frame(ctx, rows, score, winner, reasons, evidence, flagged)

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
-from curate.index import Neighbours, knn, knn_within
+from curate.index import Neighbours, knn_within
 
 EVAL_SPLITS = {"test", "dev", "validation", "valid", "val"}
 REDUCE_ABOVE = 20_000  # rows; above it candidates come from a PCA-reduced space and are re-scored exactly
@@ -29,6 +29,7 @@ class NearDuplicates(Detector):
     name = "near-duplicates"
     description = "exact/near-duplicate examples: copies with conflicting labels and copies leaking across splits"
     Params = Params
+    tasks = ("classification", "relation", "retrieval")
     needs = ("embeddings", "knn")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
@@ -39,7 +40,7 @@ class NearDuplicates(Detector):
         groups: dict[str, list[int]] = defaultdict(list)
         for r in rows:
             groups[hashes[ctx.ids[r]]].append(r)
-        nb = candidate_neighbours(ctx.matrix, scope, params.k)
+        nb = candidate_neighbours(ctx.matrix, scope, params.k, params.threshold)
         score = np.zeros(len(rows))
         suggested: list[str | None] = [None] * len(rows)
         flagged = np.zeros(len(rows), dtype=bool)
@@ -73,30 +74,39 @@ class NearDuplicates(Detector):
         return frame(ctx, rows, score, suggested, reasons, evidence, flagged)
 
 
-def candidate_neighbours(matrix: np.ndarray, scope: np.ndarray, k: int, dim: int = 64, widen: int = 4) -> Neighbours:
-    """The k most similar rows within scope; on large data, found among widen*k candidates from an IVF search in a
-    PCA-reduced space, then re-scored with the full vectors (near copies stay near under PCA)."""
+def candidate_neighbours(matrix: np.ndarray, scope: np.ndarray, k: int, threshold: float = 0.0, dim: int = 64,
+                         widen: int = 4) -> Neighbours:
+    """The k most similar rows within scope; on large data only those that can reach threshold, found among
+    widen*k candidates from an IVF search in a PCA-reduced space and re-scored with the full vectors."""
     rows = np.flatnonzero(scope)
     if len(rows) <= REDUCE_ABOVE or matrix.shape[1] <= dim:
         return knn_within(matrix, k, scope)
     import faiss
 
-    sub = np.ascontiguousarray(matrix[rows], dtype=np.float32)
-    pca = faiss.PCAMatrix(sub.shape[1], dim)  # near copies stay near: the candidates are re-scored exactly below
+    # All rows (the usual case) need no copy of the vectors; a subset does.
+    sub = matrix if len(rows) == len(matrix) else np.ascontiguousarray(matrix[rows], dtype=np.float32)
     rng = np.random.default_rng(0)
-    pca.train(sub[rng.choice(len(sub), size=min(len(sub), 5_000), replace=False)])
-    reduced = pca.apply(sub)
-    reduced /= np.maximum(np.linalg.norm(reduced, axis=1, keepdims=True), 1e-12)
-    # IVF: near copies share a cell almost surely, and it skips most of the n^2 distance computations.
-    cand = knn(reduced, widen * k, method="ivf", nprobe=4).indices
+    sample = sub[rng.choice(len(sub), size=min(len(sub), 5_000), replace=False)]
+    mean = sample.mean(axis=0)
+    _, vecs = np.linalg.eigh(np.cov(sample, rowvar=False))
+    proj = np.ascontiguousarray(vecs[:, ::-1][:, :dim], dtype=np.float32)
+    reduced = np.ascontiguousarray(sub @ proj - mean @ proj)  # centred after projecting: no full-size temporary
+    # An orthonormal projection never lengthens a difference, so two unit vectors with cosine >= threshold lie
+    # within sqrt(2 - 2 * threshold) in the reduced space too: candidates farther apart are dropped unscored.
+    reach = 2.0 - 2.0 * threshold + 1e-4
+    lists = max(1, int(np.sqrt(len(rows))))
+    index = faiss.IndexIVFFlat(faiss.IndexFlatL2(dim), dim, lists, faiss.METRIC_L2)
+    index.train(reduced)
+    index.add(reduced)
+    index.nprobe = 4  # near copies share a cell almost surely; this skips most of the n^2 distances
+    dist, cand = index.search(reduced, widen * k + 1)
+    cand[(dist > reach) | (cand == np.arange(len(rows))[:, None])] = -1
     out_i = np.full((len(rows), k), -1, dtype=np.int64)
     out_s = np.full((len(rows), k), -np.inf, dtype=np.float32)
-    for start in range(0, len(rows), 4096):
-        c = cand[start : start + 4096]
-        sims = np.einsum("nd,nkd->nk", sub[start : start + 4096], sub[np.clip(c, 0, None)])
-        sims[c < 0] = -np.inf
-        order = np.argsort(-sims, axis=1)[:, :k]
-        out_i[start : start + 4096] = np.where(np.take_along_axis(c, order, 1) >= 0,
-                                               rows[np.clip(np.take_along_axis(c, order, 1), 0, None)], -1)
-        out_s[start : start + 4096] = np.take_along_axis(sims, order, 1)
+    for j in np.flatnonzero((cand >= 0).any(axis=1)):
+        c = cand[j][cand[j] >= 0]
+        sims = sub[c] @ sub[j]
+        order = np.argsort(-sims)[:k]
+        out_i[j, : len(order)] = rows[c[order]]
+        out_s[j, : len(order)] = sims[order]
     return Neighbours(out_i, out_s, "pca-ivf-candidates+exact")

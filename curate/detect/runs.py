@@ -81,6 +81,16 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, Any] | None = None, *,
+                 ctx: Context | None = None) -> dict[str, Any]:
+    """What a run would send and cost, for detectors that call paid services; nothing is sent or stored."""
+    det, p = make_params(detector, params)
+    ctx = ctx or Context(ws, dataset)
+    if not hasattr(det, "estimate"):
+        return {"requests": 0, "note": "runs locally; nothing to pay for"}
+    return det.estimate(ctx, p)
+
+
 def run_detector(
     ws: Workspace,
     dataset: str,
@@ -94,6 +104,9 @@ def run_detector(
     """Run one detector on a dataset and store the run and findings; an identical earlier run is reused."""
     det, p = make_params(detector, params)
     ctx = ctx or Context(ws, dataset, model=model)
+    if ctx.task not in det.tasks:
+        raise CurateError(f"detector '{detector}' works on {' or '.join(det.tasks)} datasets; "
+                          f"'{dataset}' is a {ctx.task} dataset")
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp])
@@ -108,7 +121,7 @@ def run_detector(
     total = time.perf_counter() - t
     run_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"  # unique even within one second
     counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
-              "suggested": int(findings["suggested_label"].notna().sum())}
+              "suggested": int(findings["suggested_label"].notna().sum()), **getattr(det, "report", {})}
     t_write = time.perf_counter()
     with ws.transaction():
         ws.con.execute(Q_INSERT_RUN, [
@@ -135,6 +148,7 @@ def check_findings(df: pd.DataFrame, detector: str) -> None:
 
 def findings_table(run_id: str, df: pd.DataFrame) -> pa.Table:
     """Findings as an Arrow table for the findings table."""
+    encode = json.JSONEncoder(default=str).encode  # json.dumps(default=...) builds a new encoder per call
     return pa.table({
         "run_id": [run_id] * len(df),
         "example_id": df["example_id"].astype(str).tolist(),
@@ -142,7 +156,7 @@ def findings_table(run_id: str, df: pd.DataFrame) -> pa.Table:
         "suggested_label": [None if s is None or (isinstance(s, float) and np.isnan(s)) else str(s)
                             for s in df["suggested_label"]],
         "reason": df["reason"].astype(str).tolist(),
-        "evidence": [None if e is None else json.dumps(e, default=str) for e in df["evidence"]],
+        "evidence": [None if e is None else encode(e) for e in df["evidence"]],
         "flagged": df["flagged"].astype(bool).tolist(),
     })
 

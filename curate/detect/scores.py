@@ -18,24 +18,39 @@ def neighbour_vote(
     Returns (winner, share) with winner None and share 0 where nothing may win.
     """
     n, k = neighbour_labels.shape
-    winners = np.empty(n, dtype=object)
+    winners = np.full(n, None, dtype=object)
     shares = np.zeros(n, dtype=np.float64)
-    weights = np.clip(np.nan_to_num(sims, neginf=0.0), 0.0, None) if weighted else np.ones_like(sims, dtype=float)
-    for i in range(n):
-        tally: dict[object, float] = {}
-        total = 0.0
-        for lab, w in zip(neighbour_labels[i], weights[i]):
-            if lab is None:
-                continue
-            if class_weight is not None:
-                w = w * class_weight.get(lab, 1.0)
-            total += w
-            if exclude is not None and lab == exclude[i]:
-                continue
-            tally[lab] = tally.get(lab, 0.0) + w
-        if tally and total > 0:
-            best = max(tally.items(), key=lambda kv: (kv[1], str(kv[0])))
-            winners[i], shares[i] = best[0], best[1] / total
+    valid = neighbour_labels != None  # noqa: E711 - elementwise on an object array
+    if n == 0 or not valid.any():
+        return winners, shares
+    # Labels become column codes sorted by their text, so the last of equal maxima is the largest label
+    # (the same tie-break as sorting votes by (weight, label)).
+    uniq = sorted(set(neighbour_labels[valid].tolist()), key=str)
+    code = {u: i for i, u in enumerate(uniq)}
+    codes = np.full((n, k), -1, dtype=np.int64)
+    codes[valid] = [code[v] for v in neighbour_labels[valid].tolist()]
+    weights = np.clip(np.nan_to_num(sims, neginf=0.0), 0.0, None) if weighted else np.ones((n, k))
+    weights = np.where(valid, weights, 0.0)
+    if class_weight is not None:
+        per_code = np.array([class_weight.get(u, 1.0) for u in uniq])
+        weights = weights * per_code[np.clip(codes, 0, None)]
+    total = weights.sum(axis=1)
+    tally = np.zeros((n, len(uniq)))
+    present = np.zeros((n, len(uniq)), dtype=bool)
+    r, c = np.nonzero(valid)
+    np.add.at(tally, (r, codes[r, c]), weights[r, c])
+    present[r, codes[r, c]] = True
+    if exclude is not None:
+        ex = np.array([code.get(e, -1) if e is not None else -1 for e in exclude.tolist()], dtype=np.int64)
+        has = ex >= 0
+        present[np.flatnonzero(has), ex[has]] = False
+    masked = np.where(present, tally, -np.inf)
+    best = len(uniq) - 1 - np.argmax(masked[:, ::-1], axis=1)
+    ok = present.any(axis=1) & (total > 0)
+    labels_arr = np.empty(len(uniq), dtype=object)
+    labels_arr[:] = uniq
+    winners[ok] = labels_arr[best[ok]]
+    shares[ok] = tally[ok, best[ok]] / total[ok]
     return winners, shares
 
 

@@ -68,6 +68,7 @@ class TacredES(Detector):
         known = clean[rows] & (clean_labels[rows] != own)
         score[known], flagged[known] = 1.0, True
         winner[known] = clean_labels[rows][known]
+        near = neighbour_evidence(ctx, nb.indices, nb.scores, clean_labels)
         reasons, evidence = [], []
         for j, r in enumerate(rows):
             if known[j]:
@@ -76,7 +77,7 @@ class TacredES(Detector):
                 reasons.append(f"{share[j]:.0%} of {params.k} clean neighbours say {winner[j]}")
             evidence.append({
                 "clean": params.clean, "vote": {"label": winner[j], "share": round(float(share[j]), 4)},
-                "neighbours": neighbour_evidence(ctx, nb.indices[j], nb.scores[j], clean_labels),
+                "neighbours": near[j],
             } if score[j] > 0 else None)
         return frame(ctx, rows, score, winner, reasons, evidence, flagged)
 

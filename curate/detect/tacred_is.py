@@ -58,6 +58,7 @@ class TacredIS(Detector):
         belief = (1.0 - p_neg[rows]) if p_neg is not None else candidate.astype(float)
         score = share * belief
         flagged = candidate & (share >= params.threshold)
+        near = neighbour_evidence(ctx, nb.indices, nb.scores)
         reasons, evidence = [], []
         for j, r in enumerate(rows):
             if flagged[j]:
@@ -69,6 +70,6 @@ class TacredIS(Detector):
             evidence.append({
                 "prediction": pred[r], "p_negative": None if p_neg is None else round(float(p_neg[r]), 4),
                 "vote": {"label": winner[j], "share": round(float(share[j]), 4)},
-                "neighbours": neighbour_evidence(ctx, nb.indices[j], nb.scores[j]),
+                "neighbours": near[j],
             } if score[j] > 0 else None)
         return frame(ctx, rows, score, winner, reasons, evidence, flagged)

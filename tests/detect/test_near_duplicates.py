@@ -48,9 +48,14 @@ def test_large_data_uses_reduced_candidates_and_keeps_near_copies(monkeypatch):
     x[1::30] = x[0::30] + 0.05 * rng.standard_normal(x[0::30].shape).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     scope = np.ones(len(x), dtype=bool)
-    got = near_duplicates.candidate_neighbours(x, scope, 3)
+    got = near_duplicates.candidate_neighbours(x, scope, 3, threshold=0.97)
     exact = knn_within(x, 3, scope)
     assert got.method == "pca-ivf-candidates+exact"
     planted = np.arange(0, 3000, 30)
     assert (got.indices[planted, 0] == planted + 1).all()
+    assert (got.indices[planted + 1, 0] == planted).all()
     np.testing.assert_allclose(got.scores[planted, 0], exact.scores[planted, 0], atol=1e-5)
+    # Pairs that cannot reach the threshold are never returned, so unrelated rows come back empty.
+    lonely = np.setdiff1d(np.arange(3000), np.concatenate([planted, planted + 1]))
+    assert (got.indices[lonely] == -1).all()
+    assert (got.scores[got.indices >= 0] >= 0.97).all()

@@ -43,3 +43,37 @@ def test_rank_normalise_ties_and_range():
     r = rank_normalise(np.array([0.1, 0.5, 0.5, 0.9]))
     np.testing.assert_allclose(r, [0.0, 0.5, 0.5, 1.0])
     assert rank_normalise(np.array([3.0])).tolist() == [0.0]
+
+
+def _vote_by_hand(labels, sims, exclude, class_weight):
+    """The vote written as the plain loop it replaces: the oracle for the vectorised version."""
+    out = []
+    for i in range(labels.shape[0]):
+        tally, total = {}, 0.0
+        for lab, s in zip(labels[i], sims[i]):
+            if lab is None:
+                continue
+            w = max(s, 0.0) * (class_weight.get(lab, 1.0) if class_weight else 1.0)
+            total += w
+            if exclude is not None and lab == exclude[i]:
+                continue
+            tally[lab] = tally.get(lab, 0.0) + w
+        if tally and total > 0:
+            best = max(tally.items(), key=lambda kv: (round(kv[1], 9), str(kv[0])))
+            out.append((best[0], best[1] / total))
+        else:
+            out.append((None, 0.0))
+    return out
+
+
+def test_vectorised_vote_matches_the_plain_loop_with_ties_gaps_and_exclusions():
+    rng = np.random.default_rng(3)
+    labels = rng.choice(np.array(["a", "b", "c", "d", None], dtype=object), size=(400, 6))
+    # Coarse similarities make exact ties common; some rows have only missing or zero-weight neighbours.
+    sims = rng.choice([0.0, 0.25, 0.5, 1.0], size=(400, 6))
+    exclude = rng.choice(np.array(["a", "b", "z", None], dtype=object), size=400)
+    for cw in (None, {"a": 2.0, "c": 0.5}):
+        winner, share = neighbour_vote(labels, sims, exclude=exclude, class_weight=cw)
+        expected = _vote_by_hand(labels, sims, exclude, cw)
+        assert list(winner) == [w for w, _ in expected]
+        np.testing.assert_allclose(share, [s for _, s in expected])

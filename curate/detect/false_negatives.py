@@ -1,0 +1,134 @@
+"""False negatives among (mined) hard negatives: negatives that score close to or above their query's positive,
+or that say what the positive says."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from curate.detect.base import Detector, DetectorParams, frame, register
+from curate.detect.context import Context
+from curate.detect.scores import rank_normalise
+from curate.errors import CurateError
+from curate.retrieval.pairs import POSITIVE, TextVectors, load_pairs, texts_by_id
+
+
+class Params(DetectorParams):
+    """false-negatives parameters."""
+
+    relative_margin: float = Field(0.05, ge=0, description="flag negatives above positive - |positive| * margin "
+                                   "(0.05: above 95% of the positive's score, TopK-PercPos style)")
+    absolute_margin: float | None = Field(None, description="also flag negatives above positive - margin")
+    positive_similarity: float = Field(0.8, ge=-1, le=1, description="also flag negatives this similar to a known "
+                                       "positive passage (they say what it says)")
+    reference: Literal["min", "max"] = Field("min", description="which positive's score the margins compare with "
+                                             "when a query has several")
+    score: Literal["combined", "margin", "positive_similarity"] = Field(
+        "combined", description="ranking: margin to the positive, similarity to the positive, or both (rank mean)")
+    cross_encoder: str | None = Field(None, description="path of a sentence-transformers CrossEncoder that rescores "
+                                      "(query, passage) pairs for the margin rules")
+    batch_size: int = Field(64, ge=1, description="cross-encoder batch size")
+
+
+@register
+class FalseNegatives(Detector):
+    name = "false-negatives"
+    description = "negatives scoring near or above their query's positive, or restating it (retrieval)"
+    Params = Params
+    needs = ("embeddings",)
+    tasks = ("retrieval",)
+
+    def run(self, ctx: Context, params: Params) -> pd.DataFrame:
+        pairs = load_pairs(ctx.ws, ctx.dataset)
+        pair_row = {e: i for i, e in enumerate(pairs.ids.tolist())}
+        scope = ctx.split_mask(params.split) & (ctx.labels == "negative")
+        rows = np.flatnonzero(scope)
+        at = np.array([pair_row[ctx.ids[r]] for r in rows], dtype=np.int64)
+        qids, pids = pairs.qids[at], pairs.pids[at]
+        has_pos = np.array([q in pairs.positives for q in qids], dtype=bool)
+        queries = TextVectors(ctx.ws, ctx.dataset, "query", ctx.model)
+        passages = TextVectors(ctx.ws, ctx.dataset, "passage", ctx.model)
+
+        # One (negative, positive) line per positive of each negative's query.
+        owner = np.repeat(np.arange(len(rows)), [len(pairs.positives.get(q, ())) for q in qids])
+        pos_ids = np.asarray([p for q in qids for p in pairs.positives.get(q, ())], dtype=object)
+        qv = queries.of(qids)
+        neg_score = np.einsum("nd,nd->n", qv, passages.of(pids))
+        pos_score_line = np.einsum("nd,nd->n", qv[owner], passages.of(pos_ids)) if len(owner) else np.zeros(0)
+        same_line = np.einsum("nd,nd->n", passages.of(pids)[owner], passages.of(pos_ids)) if len(owner) else np.zeros(0)
+        if params.cross_encoder:
+            neg_score, pos_score_line = _cross_scores(ctx, params, qids, pids, owner, pos_ids)
+
+        reduce = np.minimum if params.reference == "min" else np.maximum
+        ref = np.full(len(rows), np.nan)
+        restate = np.full(len(rows), -1.0)
+        best_pos = np.full(len(rows), None, dtype=object)
+        for line in np.argsort(-same_line, kind="stable"):
+            j = owner[line]
+            ref[j] = pos_score_line[line] if np.isnan(ref[j]) else reduce(ref[j], pos_score_line[line])
+            if best_pos[j] is None:
+                restate[j], best_pos[j] = same_line[line], pos_ids[line]
+
+        margin = neg_score - ref  # > 0: the negative beats the positive
+        by_relative = has_pos & (neg_score > ref - np.abs(ref) * params.relative_margin)
+        by_absolute = has_pos & (neg_score > ref - params.absolute_margin) if params.absolute_margin is not None \
+            else np.zeros(len(rows), dtype=bool)
+        by_restating = has_pos & (restate >= params.positive_similarity)
+        flagged = by_relative | by_absolute | by_restating
+        score = _score(params.score, np.where(has_pos, margin, -np.inf), np.where(has_pos, restate, -np.inf))
+        score[~has_pos] = 0.0
+
+        texts = texts_by_id(ctx.ws, ctx.dataset, "passage")
+        reasons, evidence = [], []
+        for j in range(len(rows)):
+            if not has_pos[j]:
+                reasons.append("query has no positive to compare with")
+                evidence.append(None)
+                continue
+            why = []
+            if by_relative[j] or by_absolute[j]:
+                why.append(f"scores {neg_score[j]:.3f} against the positive's {ref[j]:.3f}"
+                           + (" (above it)" if margin[j] > 0 else ""))
+            if by_restating[j]:
+                why.append(f"{restate[j]:.0%} similar to positive {best_pos[j]}")
+            reasons.append("; ".join(why) if why else f"{-margin[j]:.3f} below the positive")
+            evidence.append({"query_id": qids[j], "negative_score": round(float(neg_score[j]), 4),
+                             "positive_score": round(float(ref[j]), 4), "margin": round(float(margin[j]), 4),
+                             "closest_positive": {"id": best_pos[j], "similarity": round(float(restate[j]), 4),
+                                                  "text": texts.get(best_pos[j], "")[:300]},
+                             "scorer": "cross-encoder" if params.cross_encoder else "embedding"})
+        suggested = np.where(flagged, POSITIVE, None)
+        return frame(ctx, rows, score, suggested, reasons, evidence, flagged)
+
+
+def _score(kind: str, margin: np.ndarray, restate: np.ndarray) -> np.ndarray:
+    """Ranking score in [0, 1]: rank-normalised so that signals on different scales can be averaged."""
+    finite = np.isfinite(margin)
+    out = np.zeros(len(margin))
+    if not finite.any():
+        return out
+    m, r = rank_normalise(margin[finite]), rank_normalise(restate[finite])
+    out[finite] = {"margin": m, "positive_similarity": r, "combined": (m + r) / 2}[kind]
+    return out
+
+
+def _cross_scores(ctx: Context, params: Params, qids, pids, owner, pos_ids) -> tuple[np.ndarray, np.ndarray]:
+    """(negative scores, positive scores per line) from a CrossEncoder loaded from a local path."""
+    from pathlib import Path
+
+    from sentence_transformers import CrossEncoder
+
+    if not Path(params.cross_encoder).exists():
+        raise CurateError(f"cross_encoder: no model at {params.cross_encoder} (give a local path; nothing is "
+                          f"downloaded)")
+    model = CrossEncoder(params.cross_encoder, device="cpu")
+    q_text = texts_by_id(ctx.ws, ctx.dataset, "query")
+    p_text = texts_by_id(ctx.ws, ctx.dataset, "passage")
+    neg = model.predict([(q_text[q], p_text[p]) for q, p in zip(qids, pids)], batch_size=params.batch_size,
+                        show_progress_bar=False)
+    pos = model.predict([(q_text[qids[o]], p_text[p]) for o, p in zip(owner, pos_ids)],
+                        batch_size=params.batch_size, show_progress_bar=False) if len(owner) else np.zeros(0)
+    return np.asarray(neg, dtype=float), np.asarray(pos, dtype=float)

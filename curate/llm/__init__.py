@@ -1,0 +1,1 @@
+"""LLM access through any OpenAI-compatible endpoint, and a fake endpoint for tests and demos."""

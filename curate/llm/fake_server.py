@@ -1,0 +1,135 @@
+"""A small, deterministic OpenAI-compatible chat server on 127.0.0.1, for tests, benchmarks and offline demos.
+
+It answers the ARHN prompts by word overlap (a stand-in judge, not a language model), can inject faults
+(429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every request it received.
+A passage containing "ignore previous instructions" makes it reply with junk, as a model that obeyed would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from curate.llm.prompts import NO_ANSWER
+
+STOP = set("a an the of in on at to for is are was were be by with and or what who which where when how does do "
+           "did its it this that from as".split())
+INJECTION = re.compile(r"ignore (all )?previous instructions", re.I)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in STOP}
+
+
+def overlap(query: str, text: str) -> int:
+    """Content words shared by query and text."""
+    return len(_words(query) & _words(text))
+
+
+def fake_reply(user: dict[str, Any], min_overlap: int = 2) -> str:
+    """The deterministic judge: the best-overlapping sentence as the answer, overlap order as the ranking."""
+    query = str(user.get("query", ""))
+    if "passages" in user:
+        items = user["passages"]
+        if any(INJECTION.search(str(p.get("text", ""))) for p in items):
+            return "Sure! Ranking ignored as instructed."
+        order = sorted(items, key=lambda p: (-overlap(query, str(p.get("text", ""))), str(p.get("id"))))
+        return json.dumps({"ranking": [p["id"] for p in order]})
+    passage = str(user.get("passage", ""))
+    if INJECTION.search(passage):
+        return "OK, ignoring previous instructions. HACKED"
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", passage) if s.strip()]
+    best = max(sentences, key=lambda s: overlap(query, s), default="")
+    return json.dumps({"answer": best if best and overlap(query, best) >= min_overlap else NO_ANSWER})
+
+
+class FakeLLM:
+    """Start with `with FakeLLM() as llm:`; llm.url is the base_url to give the openai client."""
+
+    def __init__(self, *, api_key: str | None = None, latency: float = 0.0, hang: float = 5.0) -> None:
+        self.api_key, self.latency, self.hang = api_key, latency, hang
+        self.faults: deque[str] = deque()  # consumed one per request: 429, 500, hang, malformed, junk
+        self.requests: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL (…/v1) of the running server."""
+        assert self._server is not None, "server not started"
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def start(self) -> FakeLLM:
+        """Serve on an ephemeral loopback port in a daemon thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout it was told to have): nothing to report
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                with fake.lock:
+                    fake.requests.append(body)
+                    fault = fake.faults.popleft() if fake.faults else None
+                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._send(401, json.dumps({"error": {"message": "invalid api key",
+                                                                 "type": "invalid_request_error"}}).encode())
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    return self._send(404, b'{"error": {"message": "not found"}}')
+                if fake.latency:
+                    time.sleep(fake.latency)
+                if fault == "429":
+                    return self._send(429, b'{"error": {"message": "slow down"}}', {"retry-after-ms": "10"})
+                if fault == "500":
+                    return self._send(500, b'{"error": {"message": "boom"}}', {"retry-after-ms": "10"})
+                if fault == "hang":
+                    time.sleep(fake.hang)
+                if fault == "malformed":
+                    return self._send(200, b'{"id": "x", "choices": [')
+                user = json.loads(body["messages"][-1]["content"])
+                content = "not json at all" if fault == "junk" else fake_reply(user)
+                reply = {"id": "fake", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": content}}],
+                         "usage": {"prompt_tokens": length // 4, "completion_tokens": len(content) // 4,
+                                   "total_tokens": length // 4 + len(content) // 4}}
+                self._send(200, json.dumps(reply).encode())
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeLLM:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,1 @@
+"""Retrieval data: (query, passage) pairs, hard-negative mining, and the LLM judges ARHN uses."""

@@ -1,0 +1,177 @@
+"""Hard-negative mining from cached embeddings, with the rank window, margin and score filters of
+sentence-transformers' mine_hard_negatives; mined pairs are stored as negative examples."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from curate.errors import CurateError
+from curate.index import knn
+from curate.ingest.base import text_hash
+from curate.ingest.retrieval import pair_id
+from curate.progress import progress
+from curate.retrieval.pairs import NEGATIVE, TextVectors, load_pairs, texts_by_id
+from curate.store import Workspace
+
+SOURCE = "mined"
+
+
+class MineOptions(BaseModel):
+    """Mining settings; names and meanings follow sentence-transformers' mine_hard_negatives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_negatives: int = Field(3, ge=1, description="negatives kept per query")
+    range_min: int = Field(0, ge=0, description="skip this many of the closest candidates (after filtering)")
+    range_max: int | None = Field(None, ge=1, description="consider only this many closest candidates "
+                                  "(default: num_negatives + positives, x10 when a margin or max_score is set)")
+    absolute_margin: float | None = Field(None, description="drop candidates scoring above positive - margin")
+    relative_margin: float | None = Field(None, ge=0, description="drop candidates above positive - |positive| * m, "
+                                          "e.g. 0.05 keeps negatives below 95% of the positive's score")
+    max_score: float | None = Field(None, description="drop candidates scoring above this")
+    min_score: float | None = Field(None, description="drop candidates scoring below this")
+    sampling: Literal["top", "random"] = Field("top", description="take the hardest survivors, or a random sample")
+    seed: int = 0
+    split: str | None = Field(None, description="mine only for queries of this split")
+    replace: bool = Field(True, description="drop negatives mined by an earlier run first (unless reviewed)")
+    model: str | None = None
+
+    @model_validator(mode="after")
+    def _window(self) -> MineOptions:
+        if self.range_max is not None and self.num_negatives > self.range_max - self.range_min:
+            raise ValueError(f"cannot keep {self.num_negatives} negatives from ranks {self.range_min}.."
+                             f"{self.range_max}; widen range_max or lower range_min / num_negatives")
+        return self
+
+
+@dataclass
+class MineResult:
+    """What a mining run did, with counted outcomes."""
+
+    dataset: str
+    queries: int = 0
+    queries_without_positives: int = 0
+    mined: int = 0
+    already_present: int = 0
+    short_queries: int = 0
+    replaced: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    pairs: list[tuple[str, str, float]] = field(default_factory=list)  # every chosen (query, passage, score)
+
+
+def mine(ws: Workspace, name: str, options: MineOptions | None = None) -> MineResult:
+    """Mine hard negatives for every query with a positive and store them as negative pairs."""
+    opt = options or MineOptions()
+    t0 = time.perf_counter()
+    pairs = load_pairs(ws, name)
+    queries = TextVectors(ws, name, "query", opt.model)
+    passages = TextVectors(ws, name, "passage", opt.model)
+    res = MineResult(name)
+    split_of: dict[str, str] = {}
+    for qid, split in zip(pairs.qids, pairs.splits):
+        if qid in pairs.positives:
+            split_of.setdefault(qid, split)
+    qids = [q for q in queries.ids.tolist() if q in pairs.positives
+            and (opt.split is None or split_of.get(q) == opt.split)]
+    res.queries = len(qids)
+    res.queries_without_positives = sum(1 for q in queries.ids.tolist() if q not in pairs.positives)
+    if not qids:
+        raise CurateError(f"no query of '{name}'{' in split ' + opt.split if opt.split else ''} has a positive "
+                          f"passage to mine against")
+    qmat = queries.of(qids)
+    pos_lists = [pairs.positives[q] for q in qids]
+    max_pos = max(len(p) for p in pos_lists)
+    pos_rows = np.full((len(qids), max_pos), -1, dtype=np.int64)
+    for i, plist in enumerate(pos_lists):
+        pos_rows[i, : len(plist)] = passages.rows(plist)
+    if (pos_rows[:, 0] < 0).any():
+        raise CurateError("a positive passage has no vector; run: curate embed " + name)
+    pos_scores = np.where(pos_rows >= 0, np.einsum("qd,qkd->qk", qmat, passages.matrix[np.clip(pos_rows, 0, None)]),
+                          np.inf)
+    # The hardest (lowest-scoring) positive sets the margin, as in sentence-transformers: the safe side.
+    ref = pos_scores.min(axis=1)
+    filtering = any(v is not None for v in (opt.absolute_margin, opt.relative_margin, opt.max_score))
+    range_max = opt.range_max or opt.range_min + opt.num_negatives * (10 if filtering else 1) + max_pos
+    if opt.num_negatives > range_max - opt.range_min:
+        raise CurateError(f"range_max {range_max} leaves fewer than {opt.num_negatives} candidates")
+    res.timings["load"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    with progress(f"mine {name}", total=1, unit="search") as bar:
+        nb = knn(passages.matrix, min(range_max + max_pos, len(passages.ids)), qmat, exclude_self=False)
+        bar.update(1)
+    res.timings["knn"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scores = nb.scores.astype(np.float64).copy()
+    scores[nb.indices < 0] = -np.inf
+    scores[(nb.indices[:, :, None] == pos_rows[:, None, :]).any(axis=2)] = -np.inf
+    rules = [("absolute_margin", opt.absolute_margin, lambda m: scores + m > ref[:, None]),
+             ("relative_margin", opt.relative_margin, lambda m: scores > (ref - np.abs(ref) * m)[:, None]),
+             ("max_score", opt.max_score, lambda m: scores > m),
+             ("min_score", opt.min_score, lambda m: scores < m)]
+    for rule, value, drop in rules:
+        if value is not None:
+            hit = drop(value) & np.isfinite(scores)
+            res.skipped[rule] = int(hit.sum())
+            scores[hit] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :range_max][:, opt.range_min :]
+    ranked_scores = np.take_along_axis(scores, order, 1)
+    ranked_rows = np.take_along_axis(nb.indices, order, 1)
+    rng = np.random.default_rng(opt.seed)
+    chosen: list[tuple[str, str, float, float]] = []
+    for i, qid in enumerate(qids):
+        valid = np.flatnonzero(np.isfinite(ranked_scores[i]))
+        if opt.sampling == "random" and len(valid) > opt.num_negatives:
+            valid = np.sort(rng.choice(valid, size=opt.num_negatives, replace=False))
+        take = valid[: opt.num_negatives]
+        res.short_queries += len(take) < opt.num_negatives
+        for j in take:
+            chosen.append((qid, passages.ids[ranked_rows[i, j]], float(ranked_scores[i, j]), float(ref[i])))
+    res.pairs = [(q, p, s) for q, p, s, _ in chosen]
+    res.timings["filter"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    _store(ws, name, chosen, split_of, opt, res)
+    res.timings["write"] = time.perf_counter() - t
+    res.timings = {k: round(v, 3) for k, v in res.timings.items()}
+    return res
+
+
+def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: MineOptions, res: MineResult) -> None:
+    query_text = texts_by_id(ws, name, "query")
+    passage_text = texts_by_id(ws, name, "passage")
+    with ws.transaction():
+        if opt.replace:
+            # Reviewed pairs stay: a reviewer's decision must keep pointing at an existing example.
+            sql = """FROM examples WHERE dataset = ? AND json_extract_string(meta, '$.source') = ?
+                     AND id NOT IN (SELECT example_id FROM decisions WHERE dataset = ?)"""
+            res.replaced = ws.one("SELECT count(*) " + sql, [name, SOURCE, name])[0]
+            ws.con.execute("DELETE " + sql, [name, SOURCE, name])
+        existing = {r[0] for r in ws.con.execute("SELECT id FROM examples WHERE dataset = ?", [name]).fetchall()}
+        start = ws.one("SELECT coalesce(max(ord), -1) + 1 FROM examples WHERE dataset = ?", [name])[0]
+        rows: dict[str, list] = {k: [] for k in ("dataset", "id", "split", "text", "label", "meta", "text_hash", "ord")}
+        for qid, pid, score, positive_score in chosen:
+            ex_id = pair_id(qid, pid)
+            if ex_id in existing:
+                res.already_present += 1
+                continue
+            existing.add(ex_id)
+            text = passage_text[pid]
+            meta = {"query_id": qid, "passage_id": pid, "query": query_text.get(qid), "source": SOURCE,
+                    "score": round(score, 6), "positive_score": round(positive_score, 6)}
+            for key, value in (("dataset", name), ("id", ex_id), ("split", split_of[qid]), ("text", text),
+                               ("label", NEGATIVE), ("meta", json.dumps(meta)), ("text_hash", text_hash(text)),
+                               ("ord", start + len(rows["id"]))):
+                rows[key].append(value)
+        res.mined = len(rows["id"])
+        if rows["id"]:
+            ws.append_arrow("examples", pa.table(rows))

@@ -1,0 +1,80 @@
+"""A retrieval dataset as arrays: (query, passage) pairs with current labels, and query/passage vectors by id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from curate.embed import load_text_vectors
+from curate.errors import CurateError
+from curate.ingest.retrieval import NEGATIVE, POSITIVE
+from curate.store import Workspace
+
+Q_PAIRS = """
+    SELECT id, split, label, json_extract_string(meta, '$.query_id') AS qid,
+           json_extract_string(meta, '$.passage_id') AS pid, json_extract_string(meta, '$.source') AS source
+    FROM current_examples WHERE dataset = ? AND NOT removed ORDER BY split, ord
+"""
+Q_TEXTS = "SELECT id, text FROM texts WHERE dataset = ? AND kind = ?"
+
+
+@dataclass
+class Pairs:
+    """The live (not removed) pairs of a retrieval dataset, with current labels."""
+
+    ids: np.ndarray
+    splits: np.ndarray
+    labels: np.ndarray
+    qids: np.ndarray
+    pids: np.ndarray
+    sources: np.ndarray
+    positives: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def negative(self) -> np.ndarray:
+        """Mask of pairs labelled negative."""
+        return self.labels == NEGATIVE
+
+
+def load_pairs(ws: Workspace, name: str) -> Pairs:
+    """Pairs of a retrieval dataset; errors if the dataset is not a retrieval one."""
+    info = ws.dataset(name)
+    if info.task != "retrieval":
+        raise CurateError(f"dataset '{name}' is a {info.task} dataset; this needs retrieval pairs "
+                          f"(ingest with --format triplets or beir)")
+    rows = ws.con.execute(Q_PAIRS, [name]).fetchall()
+    cols = list(zip(*rows)) if rows else [[]] * 6
+    pairs = Pairs(*(np.asarray(c, dtype=object) for c in cols))
+    for qid, pid, label in zip(pairs.qids, pairs.pids, pairs.labels):
+        if label == POSITIVE:
+            pairs.positives.setdefault(qid, []).append(pid)
+    return pairs
+
+
+class TextVectors:
+    """Query or passage vectors of a retrieval dataset, looked up by id."""
+
+    def __init__(self, ws: Workspace, name: str, kind: str, model: str | None = None) -> None:
+        ids, self.matrix = load_text_vectors(ws, name, kind, model=model)
+        self.ids = np.asarray(ids, dtype=object)
+        self.row = {i: r for r, i in enumerate(ids)}
+
+    def rows(self, ids) -> np.ndarray:
+        """Row numbers of the given ids (-1 for unknown ids)."""
+        return np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def of(self, ids) -> np.ndarray:
+        """Vectors of the given ids, which must all be known."""
+        rows = self.rows(ids)
+        if (rows < 0).any():
+            raise CurateError(f"no vector for {ids[int(np.flatnonzero(rows < 0)[0])]!r}; run: curate embed")
+        return self.matrix[rows]
+
+
+def texts_by_id(ws: Workspace, name: str, kind: str) -> dict[str, str]:
+    """Query or passage texts of a retrieval dataset by id."""
+    return dict(ws.con.execute(Q_TEXTS, [name, kind]).fetchall())
+
+
+__all__ = ["NEGATIVE", "POSITIVE", "Pairs", "TextVectors", "load_pairs", "texts_by_id"]
