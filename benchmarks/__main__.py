@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import bench_detect, bench_embed, bench_ingest, bench_quality
+from benchmarks import bench_arhn, bench_detect, bench_embed, bench_ingest, bench_mine, bench_quality
 from benchmarks.common import render_table, save
 
-SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000]},
-         "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000]}}
-BENCHES = ["ingest", "embed", "detect", "quality"]
+SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30},
+         "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100}}
+BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "quality"]
 
 
 def main() -> None:
@@ -26,6 +26,10 @@ def main() -> None:
         save("embed", bench_embed.run(sizes["embed"]))
     if "detect" in chosen:
         save("detect", bench_detect.run(sizes["detect"]))
+    if "mine" in chosen:
+        save("mine", bench_mine.run(sizes["mine"]))
+    if "arhn" in chosen:
+        save("arhn", bench_arhn.run(sizes["arhn"]))
     if "quality" in chosen:
         save("quality", bench_quality.run(), table=True)
     render_table()

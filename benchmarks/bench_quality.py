@@ -29,6 +29,15 @@ DATASETS = {
                       ("confident-learning", {})],
         "downstream": True,
     },
+    "retrieval-sample": {
+        "ingest": [(ROOT / "sample_data/retrieval/triplets.jsonl", "triplets", {}, None)],
+        "gold": ROOT / "sample_data/retrieval/gold.jsonl",
+        "gold_id_field": "triplets_id",
+        "detectors": [("false-negatives", {}), ("false-negatives", {"score": "margin"}),
+                      ("false-negatives", {"score": "positive_similarity"}),
+                      ("arhn", {"judge": "embedding"})],
+        "downstream": False,
+    },
     "topics": {
         "ingest": [(ROOT / "sample_data/classification/train.jsonl", "jsonl", {}, None)],
         "gold": ROOT / "sample_data/classification/gold.jsonl",
@@ -59,9 +68,11 @@ def run() -> list[dict]:
             ctx = Context(ws, name)
             runs = {}
             for det, params in spec["detectors"]:
-                label = det + ("+positives" if params.get("include_positives") else "")
+                shown = {k: v for k, v in params.items() if k != "include_positives"}
+                label = det + ("+positives" if params.get("include_positives") else "") + (
+                    " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
                 runs[label] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
-            for m in evaluate(ws, name, spec["gold"], list(runs.values())):
+            for m in evaluate(ws, name, spec["gold"], list(runs.values()), spec.get("gold_id_field", "id")):
                 label = next((k for k, v in runs.items() if v == m["run"]), "ensemble (rank average)")
                 rows.append({"dataset": name, "detector": label, "errors": m["errors"], "examples": m["examples"],
                              "AUPRC": m["auprc"], "random AUPRC": m["random_auprc"], "P@k": m["precision_at_k"],

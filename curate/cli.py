@@ -275,6 +275,7 @@ def mine(
     min_score: Optional[float] = typer.Option(None, "--min-score"),
     sampling: str = typer.Option("top", "--sampling", help="top or random."),
     split: Optional[str] = typer.Option(None, "--split", help="Mine only for queries of this split."),
+    search: str = typer.Option("exact", "--search", help="exact (default), auto, ivf or hnsw kNN search."),
     keep_previous: bool = typer.Option(False, "--keep-previous", help="Keep negatives mined by earlier runs."),
     seed: int = typer.Option(0, "--seed"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
@@ -289,7 +290,7 @@ def mine(
         opts = MineOptions(num_negatives=num_negatives, range_min=range_min, range_max=range_max,
                            absolute_margin=absolute_margin, relative_margin=relative_margin, max_score=max_score,
                            min_score=min_score, sampling=sampling, split=split, replace=not keep_previous,
-                           seed=seed, model=model)
+                           seed=seed, model=model, search=search)
     except ValidationError as exc:
         raise CurateError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
                                     for e in exc.errors())) from None
@@ -379,6 +380,9 @@ def detect(
     for r in results:
         state = "reused identical run" if r.reused else f"{r.timings.get('total', 0):.1f}s"
         out.print(f"{r.run_id}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
+        extra = {k: v for k, v in r.counts.items() if k not in ("scored", "flagged", "suggested")}
+        if extra:
+            out.print("  " + ", ".join(f"{k} {v}" for k, v in extra.items()))
     out.print(f"see them with: curate findings {name} --run RUN_ID")
 
 

@@ -4,6 +4,7 @@
 set -euo pipefail
 CURATE=${1:-curate}
 DB=${2:-demo.duckdb}
+PY=$(dirname "$(command -v "$CURATE")")/python
 export CURATE_DB=$DB
 echo "== workspace: $DB"
 $CURATE ingest sample_data/relation --format tacred --name tacred-sample --replace
@@ -26,3 +27,19 @@ $CURATE eval tacred-sample --gold sample_data/relation/gold.jsonl
 echo "== label flips in the topic classification sample"
 $CURATE detect topics -d confident-learning -d knn-vote
 $CURATE eval topics --gold sample_data/classification/gold.jsonl
+echo "== retrieval: negatives that are really positives (planted false negatives, BEIR layout + TREC run)"
+$CURATE detect retrieval-sample
+$CURATE findings retrieval-sample -d false-negatives --top 5
+$CURATE eval retrieval-sample --gold sample_data/retrieval/gold.jsonl
+echo "== ARHN through the openai client, against a local fake OpenAI-compatible server (no LLM here)"
+$PY -m curate.llm.fake_server > .fake_llm_url &
+FAKE=$!
+trap 'kill $FAKE 2>/dev/null || true' EXIT
+for _ in $(seq 50); do [ -s .fake_llm_url ] && break; sleep 0.1; done
+export OPENAI_BASE_URL=$(cat .fake_llm_url)
+$CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5 --dry-run
+$CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5
+$CURATE findings retrieval-sample -d arhn --top 3
+kill $FAKE; rm -f .fake_llm_url
+echo "== mining fresh hard negatives (kept below 95% of the positive's score)"
+$CURATE mine retrieval-sample --num-negatives 3 --relative-margin 0.05

@@ -54,6 +54,7 @@ class Arhn(Detector):
             if ex in in_scope and label != POSITIVE:
                 per_query.setdefault(qid, []).append(pid)
         answers, ranks, judged = [], [], {}
+        self.report = {"queries_without_positive": sum(1 for q in per_query if not pairs.positives.get(q))}
         chosen = sorted(per_query, key=lambda q: hashlib.sha256(q.encode()).hexdigest())
         for qid in chosen[: params.max_queries] if params.max_queries else chosen:
             negs = per_query[qid]
@@ -121,5 +122,7 @@ class Arhn(Detector):
                 reasons.append("no answer, and ranked below the positive")
             evidence.append({"action": action, "snippet": snippet, "rank": rank + 1, "positive_rank": pos_rank + 1,
                              "candidates": len(order), "judge": judge.name})
-        self.report = {**got.outcomes, "tokens": judge.tally.tokens}
+        self.report.update({**got.outcomes, "tokens": judge.tally.tokens,
+                            "relabel_R": int(sum(e is not None and e["action"] == "R" for e in evidence)),
+                            "filter_F": int(sum(e is not None and e["action"] == "F" for e in evidence))})
         return frame(ctx, rows, score, suggested, reasons, evidence, flagged)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from curate.embed import load_vectors
+from curate.embed import cache_key, load_vectors, representation_for, resolve_model
 from curate.errors import CurateError
 from curate.ingest.base import iter_jsonl
 from curate.index import Neighbours, knn_within
@@ -41,20 +41,28 @@ class Context:
         info = self.ws.dataset(self.dataset)
         self.task = info.task
         self.negative_label = info.negative_label
-        vecs = load_vectors(self.ws, self.dataset, model=self.model)
         current = self.ws.con.execute(Q_CURRENT, [self.dataset]).fetchall()
-        if [r[0] for r in current] != vecs.ids:
-            raise CurateError("examples changed while loading; run again")
-        keep = np.array([not r[3] for r in current], dtype=bool)
+        self._all_ids = [r[0] for r in current]
+        self._keep = np.array([not r[3] for r in current], dtype=bool)
         # Removed examples take no part: they neither get scored nor vote.
-        self.ids = [i for i, k in zip(vecs.ids, keep) if k]
-        self.splits = vecs.splits[keep]
-        self.labels = np.asarray([r[2] for r in current], dtype=object)[keep]
-        self.matrix = vecs.matrix[keep]
-        self.model_key = vecs.model
+        self.ids = [r[0] for r in current if not r[3]]
+        self.splits = np.asarray([r[1] for r in current], dtype=object)[self._keep]
+        self.labels = np.asarray([r[2] for r in current], dtype=object)[self._keep]
+        self.model_key = cache_key(resolve_model(self.model), representation_for(self.task))
         self.row_of = {e: i for i, e in enumerate(self.ids)}
+        self._matrix: np.ndarray | None = None
         self._knn: dict[tuple, Neighbours] = {}
         self._proba: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+
+    @property
+    def matrix(self) -> np.ndarray:
+        """Example vectors, loaded on first use (detectors that read query/passage vectors never need them)."""
+        if self._matrix is None:
+            vecs = load_vectors(self.ws, self.dataset, model=self.model)
+            if vecs.ids != self._all_ids:
+                raise CurateError("examples changed while loading; run again")
+            self._matrix = vecs.matrix[self._keep]
+        return self._matrix
 
     # -- masks -----------------------------------------------------------
     def split_mask(self, split: str | list[str] | None) -> np.ndarray:
@@ -110,7 +118,8 @@ class Context:
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import StratifiedKFold
 
-        y = labels[mask].astype(str)  # rows are taken from self.matrix per fit: no full copy of the vectors
+        y = labels[mask].astype(str)  # rows are taken from the matrix per fit: no full copy of the vectors
+        matrix = self.matrix  # loaded here, not inside the fitting threads (one DuckDB connection)
         classes = sorted(set(y))
         if len(classes) < 2:
             raise CurateError("a model needs at least two labels among the examples it learns from")
@@ -137,11 +146,11 @@ class Context:
         def fit(job: tuple[np.ndarray, np.ndarray]) -> None:
             train_idx, predict_rows = job
             clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
-            clf.fit(self.matrix[rows[train_idx]], y[train_idx])
+            clf.fit(matrix[rows[train_idx]], y[train_idx])
             cols = [classes.index(cl) for cl in clf.classes_]
             for start in range(0, len(predict_rows), 8192):  # chunks keep the float64 copies small
                 part = predict_rows[start : start + 8192]
-                full[np.ix_(part, cols)] = clf.predict_proba(self.matrix[part])
+                full[np.ix_(part, cols)] = clf.predict_proba(matrix[part])
 
         # Two fits side by side use the cores better than one: lbfgs spends much of its time outside BLAS.
         # Each job writes its own rows of full, so the threads never touch the same cells.

@@ -62,15 +62,19 @@ class FalseNegatives(Detector):
         if params.cross_encoder:
             neg_score, pos_score_line = _cross_scores(ctx, params, qids, pids, owner, pos_ids)
 
-        reduce = np.minimum if params.reference == "min" else np.maximum
+        # Per negative: the reference positive score (min or max over its query's positives) and the positive
+        # it is most similar to; lines sorted by negative, then by similarity, so each group starts with it.
+        order = np.lexsort((-same_line, owner))
+        starts = np.flatnonzero(np.r_[True, np.diff(owner[order]) != 0]) if len(order) else np.zeros(0, dtype=int)
+        groups = owner[order][starts]
         ref = np.full(len(rows), np.nan)
         restate = np.full(len(rows), -1.0)
         best_pos = np.full(len(rows), None, dtype=object)
-        for line in np.argsort(-same_line, kind="stable"):
-            j = owner[line]
-            ref[j] = pos_score_line[line] if np.isnan(ref[j]) else reduce(ref[j], pos_score_line[line])
-            if best_pos[j] is None:
-                restate[j], best_pos[j] = same_line[line], pos_ids[line]
+        if len(order):
+            reduce = np.minimum if params.reference == "min" else np.maximum
+            ref[groups] = reduce.reduceat(pos_score_line[order], starts)
+            restate[groups] = same_line[order][starts]
+            best_pos[groups] = pos_ids[order][starts]
 
         margin = neg_score - ref  # > 0: the negative beats the positive
         by_relative = has_pos & (neg_score > ref - np.abs(ref) * params.relative_margin)
@@ -101,6 +105,9 @@ class FalseNegatives(Detector):
                                                   "text": texts.get(best_pos[j], "")[:300]},
                              "scorer": "cross-encoder" if params.cross_encoder else "embedding"})
         suggested = np.where(flagged, POSITIVE, None)
+        self.report = {"negatives_without_positive": int((~has_pos).sum()),
+                       "flagged_by_margin": int((by_relative | by_absolute).sum()),
+                       "flagged_by_restating": int(by_restating.sum())}
         return frame(ctx, rows, score, suggested, reasons, evidence, flagged)
 
 

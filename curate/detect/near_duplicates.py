@@ -29,7 +29,8 @@ class NearDuplicates(Detector):
     name = "near-duplicates"
     description = "exact/near-duplicate examples: copies with conflicting labels and copies leaking across splits"
     Params = Params
-    tasks = ("classification", "relation", "retrieval")
+    # Not retrieval: one passage legitimately appears in pairs of many queries with different labels.
+    tasks = ("classification", "relation")
     needs = ("embeddings", "knn")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:

@@ -70,6 +70,8 @@ class FakeLLM:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body go out in two writes; with Nagle on, the body waits ~40 ms for a delayed ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -133,3 +135,25 @@ class FakeLLM:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def main() -> None:
+    """Serve until killed, printing the base URL first (for benchmarks and demos in another process)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="Deterministic fake OpenAI-compatible server on 127.0.0.1.")
+    ap.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    ap.add_argument("--api-key", default=None, help="require this bearer key")
+    args = ap.parse_args()
+    server = FakeLLM(api_key=args.api_key, latency=args.latency).start()
+    print(server.url, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -40,6 +40,9 @@ class MineOptions(BaseModel):
     sampling: Literal["top", "random"] = Field("top", description="take the hardest survivors, or a random sample")
     seed: int = 0
     split: str | None = Field(None, description="mine only for queries of this split")
+    search: Literal["exact", "auto", "ivf", "hnsw"] = Field(
+        "exact", description="kNN search: exact like sentence-transformers (default), or approximate for corpora "
+        "in the millions ('auto' picks IVF above curate's cost budget)")
     replace: bool = Field(True, description="drop negatives mined by an earlier run first (unless reviewed)")
     model: str | None = None
 
@@ -106,7 +109,8 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None) -> MineRe
 
     t = time.perf_counter()
     with progress(f"mine {name}", total=1, unit="search") as bar:
-        nb = knn(passages.matrix, min(range_max + max_pos, len(passages.ids)), qmat, exclude_self=False)
+        nb = knn(passages.matrix, min(range_max + max_pos, len(passages.ids)), qmat, exclude_self=False,
+                 method=opt.search)
         bar.update(1)
     res.timings["knn"] = time.perf_counter() - t
 

@@ -33,6 +33,7 @@ def test_margin_rule_and_evidence_agree(ret_ws):
         assert (suggested == "positive") == is_flagged
         flagged += is_flagged
     assert 0 < flagged < len(rows)
+    assert run.counts["flagged_by_margin"] == flagged and run.counts["negatives_without_positive"] == 0
 
 
 def test_score_choices_rank_differently(ret_ws):
