@@ -85,7 +85,6 @@ class FalseNegatives(Detector):
         score = _score(params.score, np.where(has_pos, margin, -np.inf), np.where(has_pos, restate, -np.inf))
         score[~has_pos] = 0.0
 
-        texts = texts_by_id(ctx.ws, ctx.dataset, "passage")
         reasons, evidence = [], []
         for j in range(len(rows)):
             if not has_pos[j]:
@@ -101,8 +100,7 @@ class FalseNegatives(Detector):
             reasons.append("; ".join(why) if why else f"{-margin[j]:.3f} below the positive")
             evidence.append({"query_id": qids[j], "negative_score": round(float(neg_score[j]), 4),
                              "positive_score": round(float(ref[j]), 4), "margin": round(float(margin[j]), 4),
-                             "closest_positive": {"id": best_pos[j], "similarity": round(float(restate[j]), 4),
-                                                  "text": texts.get(best_pos[j], "")[:300]},
+                             "closest_positive": {"id": best_pos[j], "similarity": round(float(restate[j]), 4)},
                              "scorer": "cross-encoder" if params.cross_encoder else "embedding"})
         suggested = np.where(flagged, POSITIVE, None)
         self.report = {"negatives_without_positive": int((~has_pos).sum()),

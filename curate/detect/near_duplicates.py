@@ -46,7 +46,15 @@ class NearDuplicates(Detector):
         suggested: list[str | None] = [None] * len(rows)
         flagged = np.zeros(len(rows), dtype=bool)
         reasons, evidence = [], []
+        # Most rows have no copy at all: only rows with an exact twin or a close enough neighbour are examined.
+        close = (nb.scores >= params.threshold).any(axis=1)
+        twin = np.array([len(groups[hashes[ctx.ids[r]]]) > 1 for r in rows], dtype=bool)
+        examine = close | twin
         for j, r in enumerate(rows):
+            if not examine[j]:
+                reasons.append("no copy found")
+                evidence.append(None)
+                continue
             partners = {p: 1.0 for p in groups[hashes[ctx.ids[r]]] if p != r}
             for p, s in zip(nb.indices[j], nb.scores[j]):
                 if p >= 0 and s >= params.threshold:
@@ -81,7 +89,7 @@ def candidate_neighbours(matrix: np.ndarray, scope: np.ndarray, k: int, threshol
     widen*k candidates from an IVF search in a PCA-reduced space and re-scored with the full vectors."""
     rows = np.flatnonzero(scope)
     if len(rows) <= REDUCE_ABOVE or matrix.shape[1] <= dim:
-        return knn_within(matrix, k, scope)
+        return knn_within(matrix, k, scope, scope)  # one row of neighbours per scoped row
     import faiss
 
     # All rows (the usual case) need no copy of the vectors; a subset does.

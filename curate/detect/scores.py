@@ -77,11 +77,14 @@ def gather_labels(labels: np.ndarray, indices: np.ndarray) -> np.ndarray:
 
 def rank_normalise(scores: np.ndarray) -> np.ndarray:
     """Scores mapped to their average rank in [0, 1] (ties share a rank), for combining detectors."""
-    from scipy.stats import rankdata
-
+    scores = np.asarray(scores, dtype=float)
     if len(scores) <= 1:
         return np.zeros(len(scores))
-    return (rankdata(scores, method="average") - 1) / (len(scores) - 1)
+    # Average ranks of ties, as scipy's rankdata(method="average"), without importing scipy.stats (~3 s).
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    average = ends - (counts - 1) / 2.0  # 1-based rank in the middle of each tie block
+    return (average[inverse] - 1) / (len(scores) - 1)
 
 
 def balanced_weights(labels: np.ndarray) -> dict:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.errors import CurateError
 from curate.index import knn
-from curate.ingest.base import text_hash
 from curate.ingest.retrieval import pair_id
 from curate.progress import progress
 from curate.retrieval.pairs import NEGATIVE, TextVectors, load_pairs, texts_by_id
@@ -153,6 +152,8 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None) -> MineRe
 def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: MineOptions, res: MineResult) -> None:
     query_text = texts_by_id(ws, name, "query")
     passage_text = texts_by_id(ws, name, "passage")
+    passage_hash = dict(ws.con.execute("SELECT id, text_hash FROM texts WHERE dataset = ? AND kind = 'passage'",
+                                       [name]).fetchall())
     with ws.transaction():
         if opt.replace:
             # Reviewed pairs stay: a reviewer's decision must keep pointing at an existing example.
@@ -173,7 +174,7 @@ def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: Mine
             meta = {"query_id": qid, "passage_id": pid, "query": query_text.get(qid), "source": SOURCE,
                     "score": round(score, 6), "positive_score": round(positive_score, 6)}
             for key, value in (("dataset", name), ("id", ex_id), ("split", split_of[qid]), ("text", text),
-                               ("label", NEGATIVE), ("meta", json.dumps(meta)), ("text_hash", text_hash(text)),
+                               ("label", NEGATIVE), ("meta", json.dumps(meta)), ("text_hash", passage_hash[pid]),
                                ("ord", start + len(rows["id"]))):
                 rows[key].append(value)
         res.mined = len(rows["id"])

@@ -56,13 +56,18 @@ class TextVectors:
     """Query or passage vectors of a retrieval dataset, looked up by id."""
 
     def __init__(self, ws: Workspace, name: str, kind: str, model: str | None = None) -> None:
+        import pandas as pd
+
         ids, self.matrix = load_text_vectors(ws, name, kind, model=model)
         self.ids = np.asarray(ids, dtype=object)
+        self._index = pd.Index(ids)
         self.row = {i: r for r, i in enumerate(ids)}
 
     def rows(self, ids) -> np.ndarray:
         """Row numbers of the given ids (-1 for unknown ids)."""
-        return np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        if len(ids) < 256:  # a dict is faster for the many small lookups, the index for the big ones
+            return np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+        return self._index.get_indexer(list(ids)).astype(np.int64)
 
     def of(self, ids) -> np.ndarray:
         """Vectors of the given ids, which must all be known."""

@@ -34,6 +34,13 @@ def test_conflicts_and_leakage(ws, tmp_path, model):
     assert found["t1"][0] and "copy in train split" in found["t1"][2]
     assert not found["c"][0] and found["c"][3] == 0.0
     assert not found["t2"][0]
+    # Scoped to one split, each row is judged by its own neighbours (test rows sort before train rows).
+    scoped = run_detector(ws, "d", "near-duplicates", {"split": "train"})
+    got = {r[0]: r[1:] for r in ws.con.execute(
+        "SELECT example_id, flagged, suggested_label FROM findings WHERE run_id = ?", [scoped.run_id]).fetchall()}
+    assert set(got) == {"a", "b", "c", "d", "e"}
+    assert got["a"] == (True, "politics") and got["b"] == (True, "sports")
+    assert not got["c"][0] and not got["d"][0] and not got["e"][0]
 
 
 def test_large_data_uses_reduced_candidates_and_keeps_near_copies(monkeypatch):
