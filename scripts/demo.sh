@@ -36,7 +36,7 @@ $PY -m curate.llm.fake_server > .fake_llm_url &
 FAKE=$!
 trap 'kill $FAKE 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s .fake_llm_url ] && break; sleep 0.1; done
-export OPENAI_BASE_URL=$(cat .fake_llm_url)
+export OPENAI_BASE_URL=$(cat .fake_llm_url) NO_PROXY=${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost
 $CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5 --dry-run
 $CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5
 $CURATE findings retrieval-sample -d arhn --top 3
