@@ -103,7 +103,9 @@ class LLM:
 
     def _store(self, key: str, call: Call, content: str, usage: int) -> None:
         with self.lock:
-            # One small autocommitted insert per answer: a crash loses nothing already paid for.
+            # One small autocommitted write per answer: a crash loses nothing already paid for. A refused
+            # older answer under the same key is replaced, so lookups never see two.
+            self.ws.con.execute("DELETE FROM llm_cache WHERE key = ? AND model = ?", [key, self.settings.model])
             self.ws.con.execute(
                 "INSERT INTO llm_cache (key, model, request, response) VALUES (?, ?, ?, ?)",
                 [key, self.settings.model, json.dumps({"messages": call.messages}),
@@ -212,7 +214,7 @@ def _garbled(exc: Exception) -> bool:
     """A response body that did not parse (worth another try)."""
     import openai
 
-    return isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError, ValueError))
+    return isinstance(exc, (json.JSONDecodeError, openai.APIResponseValidationError))
 
 
 def _fatal(exc: Exception) -> str | None:
