@@ -64,7 +64,8 @@ class Arhn(Detector):
             qv = queries.of([qid])[0]
             # Hardest first: the initial order for stage 2 and the cap on how many negatives are judged.
             negs = [negs[i] for i in np.argsort(-(passages.of(negs) @ qv), kind="stable")][: params.max_negatives]
-            cands = sorted(positives + negs, key=lambda p: -float(passages.of([p])[0] @ qv))
+            pool = positives + negs
+            cands = [pool[i] for i in np.argsort(-(passages.of(pool) @ qv), kind="stable")]
             ranks.append(RankItem(qid, q_text[qid], [(p, p_text[p]) for p in cands]))
             answers += [AnswerItem(qid, p, q_text[qid], p_text[p]) for p in cands]
             judged.update({(qid, p): True for p in negs})

@@ -56,9 +56,11 @@ class FalseNegatives(Detector):
         owner = np.repeat(np.arange(len(rows)), [len(pairs.positives.get(q, ())) for q in qids])
         pos_ids = np.asarray([p for q in qids for p in pairs.positives.get(q, ())], dtype=object)
         qv = queries.of(qids)
-        neg_score = np.einsum("nd,nd->n", qv, passages.of(pids))
-        pos_score_line = np.einsum("nd,nd->n", qv[owner], passages.of(pos_ids)) if len(owner) else np.zeros(0)
-        same_line = np.einsum("nd,nd->n", passages.of(pids)[owner], passages.of(pos_ids)) if len(owner) else np.zeros(0)
+        nv = passages.of(pids)
+        pv = passages.of(pos_ids) if len(owner) else np.zeros((0, nv.shape[1]), dtype=nv.dtype)
+        neg_score = np.einsum("nd,nd->n", qv, nv)
+        pos_score_line = np.einsum("nd,nd->n", qv[owner], pv)
+        same_line = np.einsum("nd,nd->n", nv[owner], pv)
         if params.cross_encoder:
             neg_score, pos_score_line = _cross_scores(ctx, params, qids, pids, owner, pos_ids)
 
