@@ -236,26 +236,15 @@ def neighbours(
     as_json: bool = JsonOpt,
 ) -> None:
     """Show the nearest neighbours of one example (find similar), with labels and similarities."""
-    from curate.embed import load_vectors
-    from curate.index import knn
+    from curate.similar import similar
 
     with workspace(ctx, read_only=True) as ws:
-        vecs = load_vectors(ws, name, model=model)
-        if example_id not in vecs.ids:
-            raise CurateError(f"dataset '{name}' has no example '{example_id}'")
-        row = vecs.ids.index(example_id)
-        nb = knn(vecs.matrix, k + 1, vecs.matrix[row : row + 1], exclude_self=False)
-        texts = dict(ws.con.execute("SELECT id, text FROM examples WHERE dataset = ?", [name]).fetchall())
-    hits = [
-        {"id": vecs.ids[i], "label": vecs.labels[i], "split": vecs.splits[i], "similarity": round(float(s), 4),
-         "text": texts[vecs.ids[i]]}
-        for i, s in zip(nb.indices[0], nb.scores[0]) if i >= 0 and i != row
-    ][:k]
+        found = similar(ws, name, example_id, k, model=model)
     if as_json:
-        emit_json({"id": example_id, "label": vecs.labels[row], "neighbours": hits})
+        emit_json(found)
         return
-    out.print(f"{example_id} [{vecs.labels[row]}] {texts[example_id]}")
-    for h in hits:
+    out.print(f"{example_id} [{found['label']}] {found['text']}")
+    for h in found["neighbours"]:
         out.print(f"  {h['similarity']:.3f}  {h['id']} [{h['label']}] {h['text'][:120]}")
 
 
@@ -480,6 +469,216 @@ def eval_(
             table.add_row(r["variant"], str(r["train_examples"]), str(r["changed"]), _f(r["precision"]),
                           _f(r["recall"]), _f(r["f1"]), f"{r['delta_f1']:+.4f}")
         out.print(table)
+
+
+# -- review: queue, decisions, bulk, undo, history, and the browser app -------------------------------
+
+RunOpt = typer.Option([], "--run", "-r", help="Run id (repeatable; default: the latest run of each detector).")
+DetOpt = typer.Option([], "--detector", "-d", help="The latest run of this detector (repeatable).")
+SplitOpt = typer.Option(None, "--split", help="Only this split.")
+LabelOpt = typer.Option(None, "--label", help="Only examples whose current label is this.")
+SuggestedOpt = typer.Option(None, "--suggested", help="Only findings suggesting this label.")
+MinOpt = typer.Option(0.0, "--min-score", min=0, max=1, help="Lowest score.")
+MaxOpt = typer.Option(1.0, "--max-score", min=0, max=1, help="Highest score.")
+AllOpt = typer.Option(False, "--all", help="Every scored finding, not only flagged ones.")
+StatusOpt = typer.Option("all", "--status", help="all, unreviewed, reviewed, kept, relabelled or removed.")
+TextOpt = typer.Option(None, "--text", help="Case-insensitive substring of the text.")
+ReviewerOpt = typer.Option(None, "--reviewer", envvar="CURATE_REVIEWER", help="Who decides (default: $USER).")
+
+
+def _filter(name: str, run: list[str], detector: list[str], split: Optional[str], label: Optional[str],
+            suggested: Optional[str], min_score: float, max_score: float, every: bool, status: str,
+            text: Optional[str]):
+    from pydantic import ValidationError
+
+    from curate.review import QueueFilter
+
+    try:
+        return QueueFilter(dataset=name, runs=run, detectors=detector, split=split, label=label, suggested=suggested,
+                           min_score=min_score, max_score=max_score, flagged_only=not every, status=status, text=text)
+    except ValidationError as exc:
+        raise CurateError("; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                    for e in exc.errors())) from None
+
+
+def _reviewer(name: Optional[str]) -> str:
+    import getpass
+
+    return name or getpass.getuser()
+
+
+@app.command()
+@handle_errors
+def queue(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."), run: list[str] = RunOpt,
+    detector: list[str] = DetOpt, split: Optional[str] = SplitOpt, label: Optional[str] = LabelOpt,
+    suggested: Optional[str] = SuggestedOpt, min_score: float = MinOpt, max_score: float = MaxOpt,
+    every: bool = AllOpt, status: str = StatusOpt, text: Optional[str] = TextOpt,
+    top: int = typer.Option(20, "--top", "-n", min=1, help="How many to list."),
+    reviewer: Optional[str] = ReviewerOpt, as_json: bool = JsonOpt,
+) -> None:
+    """The review queue of a filter (what the review UI shows): counts, progress and the first findings."""
+    from curate.review import build_queue, progress
+
+    flt = _filter(name, run, detector, split, label, suggested, min_score, max_score, every, status, text)
+    with workspace(ctx, read_only=True) as ws:
+        q = build_queue(ws, flt)
+        prog = progress(ws, q, reviewer=_reviewer(reviewer))
+    rows = q.items.head(top).to_dict(orient="records")
+    if as_json:
+        emit_json({"filter": flt.model_dump(), "runs": q.runs, "progress": prog, "items": rows})
+        return
+    out.print(f"queue of '{name}' ({flt.describe()}): {prog['total']} examples, {prog['reviewed']} reviewed, "
+              f"{prog['remaining']} to go; runs: {', '.join(q.runs.values()) or 'none'}")
+    table = Table("flags", "score", "id", "split", "label", "suggested", "status", "detectors", box=None)
+    for r in rows:
+        table.add_row(str(r["n_flagged"]), f"{r['score']:.3f}", r["id"], r["split"], str(r["label"]),
+                      str(r["suggested"] or ""), r["status"], r["detectors"])
+    out.print(table)
+    for d in prog["detectors"]:
+        if d["reviewed"]:
+            out.print(f"{d['detector']}: {d['confirmed']} of {d['reviewed']} reviewed flags confirmed "
+                      f"(precision {d['precision']:.2f})")
+
+
+@app.command()
+@handle_errors
+def decide(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."),
+    example_id: str = typer.Argument(..., help="Example id."),
+    action: str = typer.Argument(..., help="keep, relabel or remove."),
+    label: Optional[str] = typer.Option(None, "--label", "-l", help="New label (relabel)."),
+    new_label: bool = typer.Option(False, "--new-label", help="Allow a label the dataset does not have yet."),
+    note: Optional[str] = typer.Option(None, "--note"), reviewer: Optional[str] = ReviewerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Record one decision on an example (appended to the decision log; undo with `curate undo`)."""
+    from curate.review import decide as do_decide
+
+    with workspace(ctx) as ws:
+        seq = do_decide(ws, name, example_id, action, new_label=label, note=note, reviewer=_reviewer(reviewer),
+                        source="cli", allow_new_label=new_label)
+    if as_json:
+        emit_json({"seq": seq, "example_id": example_id, "action": action, "new_label": label})
+        return
+    out.print(f"{example_id}: {action}" + (f" -> {label}" if label else "") + f" (decision {seq})")
+
+
+@app.command()
+@handle_errors
+def bulk(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."),
+    action: str = typer.Argument(..., help="keep, relabel or remove."),
+    label: Optional[str] = typer.Option(None, "--to", help="Relabel target, or @suggested for each example's "
+                                        "suggested label."),
+    run: list[str] = RunOpt, detector: list[str] = DetOpt, split: Optional[str] = SplitOpt,
+    cur_label: Optional[str] = LabelOpt, suggested: Optional[str] = SuggestedOpt, min_score: float = MinOpt,
+    max_score: float = MaxOpt, every: bool = AllOpt,
+    status: str = typer.Option("unreviewed", "--status", help="Which review states to touch (default: unreviewed)."),
+    text: Optional[str] = TextOpt, yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking."),
+    new_label: bool = typer.Option(False, "--new-label", help="Allow a label the dataset does not have yet."),
+    note: Optional[str] = typer.Option(None, "--note"), reviewer: Optional[str] = ReviewerOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Apply one action to every finding a filter matches (previewed, then confirmed; undo with --batch)."""
+    from curate.review import bulk_apply, bulk_preview
+
+    flt = _filter(name, run, detector, split, cur_label, suggested, min_score, max_score, every, status, text)
+    with workspace(ctx) as ws:
+        preview = bulk_preview(ws, flt, action, label)
+        if not yes:
+            if as_json:
+                emit_json({"preview": preview, "applied": 0})
+                return
+            out.print(f"{action}{' -> ' + label if label else ''} on {preview['count']} examples "
+                      f"({preview['filter']}); skipped: {preview['skipped']}")
+            for e in preview["examples"]:
+                out.print(f"  {e['id']}: {e['action']}{' -> ' + e['new_label'] if e['new_label'] else ''}  "
+                          f"{e['text'][:90]}")
+            if not sys.stdin.isatty() or not typer.confirm("apply?", default=False):
+                out.print("nothing applied (pass --yes to apply without asking)")
+                return
+        result = bulk_apply(ws, flt, action, label, reviewer=_reviewer(reviewer), note=note,
+                            allow_new_label=new_label, expected_count=preview["count"])
+    if as_json:
+        emit_json({"preview": preview, **result})
+        return
+    out.print(f"applied {action} to {result['applied']} examples as batch {result['batch']}; "
+              f"undo with: curate undo {name} --batch {result['batch']}")
+
+
+@app.command()
+@handle_errors
+def undo(
+    ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."),
+    example_id: Optional[str] = typer.Argument(None, help="Undo this example's latest decision."),
+    batch: Optional[str] = typer.Option(None, "--batch", help="Undo a whole bulk action."),
+    reviewer: Optional[str] = ReviewerOpt, as_json: bool = JsonOpt,
+) -> None:
+    """Undo by appending the state before: one example's latest decision, a bulk batch, or your last step."""
+    from curate.decisions import undo as undo_one, undo_batch, undo_last
+
+    who = _reviewer(reviewer)
+    with workspace(ctx) as ws:
+        ws.dataset(name)
+        if batch:
+            result: Any = undo_batch(ws, batch, reviewer=who)
+        elif example_id:
+            result = {"example_id": example_id, "restored": undo_one(ws, name, example_id, reviewer=who)}
+        else:
+            result = undo_last(ws, name, reviewer=who)
+            if result is None:
+                raise CurateError(f"{who} has nothing left to undo on '{name}'")
+    if as_json:
+        emit_json(result)
+        return
+    out.print(", ".join(f"{k} {v}" for k, v in result.items()))
+
+
+@app.command()
+@handle_errors
+def history(ctx: typer.Context, name: str = typer.Argument(..., help="Dataset name."),
+            example_id: str = typer.Argument(..., help="Example id."), as_json: bool = JsonOpt) -> None:
+    """Every decision on an example: who did what, when, from which source."""
+    from curate.decisions import history as hist
+
+    with workspace(ctx, read_only=True) as ws:
+        ws.dataset(name)
+        rows = hist(ws, name, example_id)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        out.print(f"no decisions on {example_id}")
+    for r in rows:
+        out.print(f"{r['seq']}  {str(r['at'])[:19]}  {r['reviewer']}  {r['action']}"
+                  f"{' -> ' + r['new_label'] if r['new_label'] else ''}  ({r['source']}){'  ' + r['note'] if r['note'] else ''}")
+
+
+@app.command()
+@handle_errors
+def review(
+    ctx: typer.Context,
+    port: int = typer.Option(8501, "--port", "-p", help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    reviewer: Optional[str] = ReviewerOpt,
+) -> None:
+    """Start the review UI in the browser (Streamlit) on this workspace."""
+    import os
+    import subprocess
+
+    from curate.review.launch import app_path, streamlit_command
+
+    db = ctx.obj.db
+    if not Path(db).exists():
+        raise CurateError(f"no workspace at {db}; run 'curate ingest' first (or pass --db)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: binding {host} exposes the review UI (and the workspace) to the network without "
+                  f"authentication")
+    env = {**os.environ, "CURATE_DB": str(Path(db).resolve()), "CURATE_REVIEWER": _reviewer(reviewer)}
+    out.print(f"review UI for {db}: http://{'localhost' if host == '127.0.0.1' else host}:{port}  (Ctrl+C stops)")
+    proc = subprocess.run(streamlit_command(app_path(), host=host, port=port), env=env)
+    raise typer.Exit(proc.returncode)
 
 
 def _f(x: Any) -> str:

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from curate.errors import CurateError, NotFound, WorkspaceLocked
 log = logging.getLogger(__name__)
 
 DEFAULT_DB = "curate.duckdb"
+DEFAULT_LOCK_WAIT = 10.0  # seconds a command waits for another process to release the workspace
 TASKS = ("relation", "classification", "retrieval")
 
 # Ordered, named migrations (sqlite-utils style). Never edit a shipped one: append a new one.
@@ -93,6 +95,27 @@ MIGRATIONS: list[tuple[str, str]] = [
               ON l.dataset = e.dataset AND l.example_id = e.id AND l.rn = 1;
         """,
     ),
+    (
+        "decision batches and undo links; 'reset' returns an example to unreviewed",
+        """
+        ALTER TABLE decisions ADD COLUMN batch VARCHAR;
+        ALTER TABLE decisions ADD COLUMN undoes BIGINT;
+        CREATE OR REPLACE VIEW current_examples AS
+            WITH latest AS (
+                SELECT dataset, example_id, action, new_label, seq,
+                       row_number() OVER (PARTITION BY dataset, example_id ORDER BY seq DESC) AS rn
+                FROM decisions
+            )
+            SELECT e.dataset, e.id, e.split, e.text, e.meta, e.text_hash, e.ord,
+                   e.label AS original_label,
+                   CASE WHEN l.action = 'relabel' THEN l.new_label ELSE e.label END AS label,
+                   coalesce(l.action = 'remove', false) AS removed,
+                   nullif(l.action, 'reset') AS last_action,
+                   l.seq AS last_seq
+            FROM examples e LEFT JOIN latest l
+              ON l.dataset = e.dataset AND l.example_id = e.id AND l.rn = 1;
+        """,
+    ),
 ]
 
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"
@@ -136,22 +159,32 @@ class DatasetInfo:
 class Workspace:
     """A curate workspace: one DuckDB file holding data, vectors, runs, findings and decisions."""
 
-    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False, wait: float | None = None) -> None:
         self.path = str(path or os.environ.get("CURATE_DB") or DEFAULT_DB)
         self.read_only = read_only
         if read_only and not Path(self.path).exists():
             raise NotFound(f"no workspace at {self.path}; run 'curate ingest' first")
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only)
-        except duckdb.Error as exc:
-            if _LOCK_RE.search(str(exc)):
-                holder = re.search(r"PID (\d+)", str(exc))
-                who = f" (process {holder.group(1)})" if holder else ""
-                raise WorkspaceLocked(
-                    f"workspace {self.path} is in use by another writer{who}; "
-                    "close that curate process or pass another --db"
-                ) from None
-            raise CurateError(f"cannot open workspace {self.path}: {exc}") from None
+        # DuckDB lets one process write at a time. The review UI holds the file only for the few milliseconds
+        # of each read or decision, so a command that finds it busy waits a little instead of failing.
+        wait = float(os.environ.get("CURATE_LOCK_WAIT", DEFAULT_LOCK_WAIT)) if wait is None else wait
+        deadline = time.monotonic() + wait
+        delay = 0.005
+        while True:
+            try:
+                self.con = duckdb.connect(self.path, read_only=read_only)
+                break
+            except duckdb.Error as exc:
+                if not _LOCK_RE.search(str(exc)):
+                    raise CurateError(f"cannot open workspace {self.path}: {exc}") from None
+                if time.monotonic() + delay > deadline:
+                    holder = re.search(r"PID (\d+)", str(exc))
+                    who = f" (process {holder.group(1)})" if holder else ""
+                    raise WorkspaceLocked(
+                        f"workspace {self.path} is in use by another writer{who}; "
+                        "close that curate process or pass another --db"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
         self._in_tx = False
         if not read_only:
             self._migrate()

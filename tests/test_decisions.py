@@ -33,8 +33,9 @@ def test_relabel_remove_and_undo(small):
     assert current(ws)["x0"][0] == "c"
     assert undo(ws, "d", "x0", reviewer="bob") == "relabel"
     assert current(ws)["x0"][0] == "b"
-    assert undo(ws, "d", "x1", reviewer="ann") == "keep"
+    assert undo(ws, "d", "x1", reviewer="ann") == "reset"  # its first decision: back to unreviewed
     assert current(ws)["x1"] == ("a", False, "a")
+    assert ws.one("SELECT last_action FROM current_examples WHERE id = 'x1'")[0] is None
     hist = history(ws, "d", "x0")
     assert [h["action"] for h in hist] == ["relabel", "relabel", "relabel"]
     assert [h["reviewer"] for h in hist] == ["ann", "bob", "bob"] and hist[-1]["note"] == "undo"

@@ -45,9 +45,29 @@ def test_locked_by_another_writer(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "ready"
         with pytest.raises(WorkspaceLocked, match="in use by another writer"):
-            Workspace(path)
+            Workspace(path, wait=0.3)
     finally:
         holder.kill()
         holder.wait()
     time.sleep(0.1)
     Workspace(path).close()  # usable again once the other process is gone
+
+
+def test_waits_for_a_short_lock(tmp_path):
+    """A writer that holds the file briefly (the review UI) delays another process's open, never fails it."""
+    path = tmp_path / "w.duckdb"
+    Workspace(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(path)!r}); print('ready', flush=True); "
+         "time.sleep(1.0); c.close(); time.sleep(30)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        t = time.monotonic()
+        with Workspace(path, wait=10) as w:
+            assert w.schema_version() >= 3
+        assert 0.5 < time.monotonic() - t < 10
+    finally:
+        holder.kill()
+        holder.wait()

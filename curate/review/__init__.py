@@ -1,0 +1,11 @@
+"""Review: the queue of findings, one example in focus, decisions single and bulk, and the UI's access layer."""
+
+from curate.review.actions import SUGGESTED, bulk_apply, bulk_preview, decide
+from curate.review.example import ExampleView, load_example
+from curate.review.queue import Queue, QueueFilter, build_queue, next_unreviewed, progress, statuses
+from curate.review.service import ReviewService
+
+__all__ = [
+    "SUGGESTED", "ExampleView", "Queue", "QueueFilter", "ReviewService", "build_queue", "bulk_apply",
+    "bulk_preview", "decide", "load_example", "next_unreviewed", "progress", "statuses",
+]

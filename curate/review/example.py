@@ -1,0 +1,103 @@
+"""One example in focus: its text drawn for its task, every finding on it with the evidence, and its history."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from curate.decisions import history, latest
+from curate.errors import CurateError
+from curate.store import Workspace
+
+Q_EXAMPLE = """
+    SELECT e.id, e.split, e.text, e.label, e.meta, d.task, d.negative_label FROM examples e
+    JOIN datasets d ON d.name = e.dataset WHERE e.dataset = ? AND e.id = ?
+"""
+# The latest run of each detector that scored the example (its newest judgement per method).
+Q_FINDINGS = """
+    SELECT r.kind, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, f.evidence
+    FROM findings f JOIN runs r ON r.run_id = f.run_id
+    WHERE r.dataset = ? AND f.example_id = ? AND r.status = 'done'
+    QUALIFY row_number() OVER (PARTITION BY r.kind ORDER BY r.finished_at DESC, r.run_id DESC) = 1
+    ORDER BY f.flagged DESC, f.score DESC
+"""
+Q_REFERENCED = "SELECT id, split, text, label FROM examples WHERE dataset = ? AND list_contains(?, id)"
+Q_TEXTS = "SELECT kind, id, text FROM texts WHERE dataset = ? AND list_contains(?, id)"
+Q_POSITIVES = """
+    SELECT json_extract_string(meta, '$.passage_id') FROM examples
+    WHERE dataset = ? AND json_extract_string(meta, '$.query_id') = ? AND label = 'positive' LIMIT 5
+"""
+
+
+@dataclass
+class ExampleView:
+    """Everything the review page draws for one example."""
+
+    dataset: str
+    task: str
+    id: str
+    split: str
+    text: str
+    original_label: str | None
+    label: str | None
+    status: str
+    last_seq: int | None
+    meta: dict[str, Any]
+    negative_label: str | None = None
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    referenced: dict[str, dict[str, Any]] = field(default_factory=dict)  # neighbour/copy id -> split, text, label
+    retrieval: dict[str, Any] | None = None  # query, passage, known positives, ARHN snippet
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
+    """Load one example with its findings (latest run per detector), referenced neighbours and history."""
+    row = ws.one(Q_EXAMPLE, [dataset, example_id])
+    if row is None:
+        raise CurateError(f"dataset '{dataset}' has no example '{example_id}'")
+    eid, split, text, original, meta_json, task, negative = row
+    meta = json.loads(meta_json) if meta_json else {}
+    hist = history(ws, dataset, eid)
+    last = hist[-1] if hist else None
+    label = original
+    if last and last["action"] == "relabel":
+        label = last["new_label"]
+    status = {"keep": "kept", "relabel": "relabelled", "remove": "removed"}.get(last["action"] if last else "",
+                                                                             "unreviewed")
+    found = []
+    for kind, run_id, score, flagged, suggested, reason, evidence in ws.con.execute(Q_FINDINGS, [dataset, eid]).fetchall():
+        found.append({"detector": kind, "run": run_id, "score": float(score), "flagged": bool(flagged),
+                      "suggested": suggested, "reason": reason, "evidence": json.loads(evidence) if evidence else None})
+    view = ExampleView(dataset, task, eid, split, text, original, label, status, last["seq"] if last else None, meta,
+                       negative, found, history=hist)
+    wanted = sorted({n["id"] for f in found for n in referenced_ids(f["evidence"])} - {eid})
+    if wanted:
+        now = latest(ws, dataset, wanted)
+        for rid, rsplit, rtext, rlabel in ws.con.execute(Q_REFERENCED, [dataset, wanted]).fetchall():
+            d = now.get(rid)
+            view.referenced[rid] = {"split": rsplit, "text": rtext,
+                                    "label": d["new_label"] if d and d["action"] == "relabel" else rlabel,
+                                    "removed": bool(d and d["action"] == "remove")}
+    if task == "retrieval":
+        view.retrieval = retrieval_context(ws, dataset, meta, found)
+    return view
+
+
+def referenced_ids(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The other examples an evidence record points at (neighbours, copies), with their labels/similarities."""
+    if not evidence:
+        return []
+    return [n for key in ("neighbours", "copies") for n in evidence.get(key) or [] if isinstance(n, dict) and "id" in n]
+
+
+def retrieval_context(ws: Workspace, dataset: str, meta: dict[str, Any], found: list[dict]) -> dict[str, Any]:
+    """Query, passage and the query's known positives of a (query, passage) pair, plus any ARHN snippet."""
+    qid, pid = meta.get("query_id"), meta.get("passage_id")
+    positives = [r[0] for r in ws.con.execute(Q_POSITIVES, [dataset, qid]).fetchall() if r[0] != pid]
+    texts = {(k, i): t for k, i, t in ws.con.execute(Q_TEXTS, [dataset, [qid, pid, *positives]]).fetchall()}
+    snippet = next((f["evidence"].get("snippet") for f in found
+                    if f["detector"] == "arhn" and f["evidence"] and f["evidence"].get("snippet")), None)
+    return {"query_id": qid, "query": texts.get(("query", qid), ""), "passage_id": pid,
+            "passage": texts.get(("passage", pid), ""), "snippet": snippet,
+            "positives": [{"id": p, "text": texts.get(("passage", p), "")} for p in positives]}

@@ -1,0 +1,243 @@
+"""The review queue: findings of chosen runs joined with current labels, filtered, most suspect first."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.errors import CurateError
+from curate.store import Workspace
+
+STATUSES = ("unreviewed", "kept", "relabelled", "removed")
+Status = Literal["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
+
+Q_LATEST_RUNS = """
+    SELECT kind, arg_max(run_id, finished_at) FROM runs
+    WHERE dataset = ? AND status = 'done' AND kind != 'ensemble' GROUP BY kind ORDER BY kind
+"""
+Q_LATEST_RUN_OF = """
+    SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done'
+    ORDER BY finished_at DESC, run_id DESC LIMIT 1
+"""
+# One row per example: the number of chosen runs that flag it, its highest score, the suggestion of the run
+# that scores it highest, and the detectors that scored it (best first).
+Q_QUEUE = """
+    WITH f AS (
+        SELECT f.example_id AS id, max(f.score) AS score, count(*) FILTER (WHERE f.flagged) AS n_flagged,
+               arg_max(f.suggested_label, f.score) AS suggested,
+               string_agg(r.kind, ',' ORDER BY f.score DESC) AS detectors
+        FROM findings f JOIN runs r ON r.run_id = f.run_id
+        WHERE f.run_id IN (SELECT run_id FROM _queue_runs) AND f.score >= ? AND f.score <= ? {flag}
+        GROUP BY f.example_id
+    ), d AS (
+        SELECT example_id, arg_max(action, seq) AS action, arg_max_null(new_label, seq) AS new_label
+        FROM decisions WHERE dataset = ? GROUP BY example_id
+    ), q AS (
+        SELECT f.id, f.score, f.n_flagged, f.suggested, f.detectors, e.split, e.ord,
+               CASE WHEN d.action = 'relabel' THEN d.new_label ELSE e.label END AS label,
+               CASE WHEN d.action IS NULL OR d.action = 'reset' THEN 'unreviewed' WHEN d.action = 'keep' THEN 'kept'
+                    WHEN d.action = 'relabel' THEN 'relabelled' ELSE 'removed' END AS status
+        FROM f JOIN examples e ON e.dataset = ? AND e.id = f.id LEFT JOIN d ON d.example_id = f.id
+        {text}
+    )
+    SELECT id, score, n_flagged, suggested, detectors, split, label, status FROM q {where}
+    ORDER BY n_flagged DESC, score DESC, ord
+"""
+Q_STATUS = """
+    SELECT i.id, arg_max(d.action, d.seq), arg_max_null(d.new_label, d.seq), max(d.seq), arg_max_null(d.reviewer, d.seq)
+    FROM _queue_ids i JOIN decisions d ON d.dataset = ? AND d.example_id = i.id GROUP BY i.id
+"""
+
+
+class QueueFilter(BaseModel):
+    """What a reviewer looks at: which runs, and which of their findings (a bulk action applies to the same)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    runs: list[str] = Field(default_factory=list, description="run ids (default: latest run of each detector)")
+    detectors: list[str] = Field(default_factory=list, description="the latest run of these detectors")
+    split: str | None = None
+    label: str | None = Field(None, description="current label")
+    suggested: str | None = Field(None, description="suggested label")
+    min_score: float = Field(0.0, ge=0, le=1)
+    max_score: float = Field(1.0, ge=0, le=1)
+    flagged_only: bool = True
+    status: Status = "all"
+    text: str | None = Field(None, description="case-insensitive substring of the example text")
+
+    def key(self) -> str:
+        """A stable string for this filter (cache key, decision source, URL)."""
+        return json.dumps(self.model_dump(exclude_defaults=True), sort_keys=True, separators=(",", ":"))
+
+    def describe(self) -> str:
+        """The filter in a few words, for headers and bulk previews."""
+        d = self.model_dump(exclude_defaults=True, exclude={"dataset"})
+        return ", ".join(f"{k}={v}" for k, v in d.items()) or "all flagged findings"
+
+
+@dataclass
+class Queue:
+    """The ordered findings of a filter, as built; statuses move on as decisions land."""
+
+    filter: QueueFilter
+    runs: dict[str, str]  # run id -> detector
+    items: pd.DataFrame  # id, score, n_flagged, suggested, detectors, split, label, status
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @property
+    def ids(self) -> list[str]:
+        """Example ids in queue order."""
+        return self.items["id"].tolist()
+
+    def position(self, example_id: str | None) -> int | None:
+        """Where an example sits in the queue, or None."""
+        if example_id is None:
+            return None
+        hit = np.flatnonzero(self.items["id"].to_numpy() == example_id)
+        return int(hit[0]) if len(hit) else None
+
+
+def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
+    """Run id -> detector for a filter: given runs, the latest of the named detectors, or of every detector."""
+    if flt.runs:
+        rows = ws.con.execute("SELECT run_id, kind FROM runs WHERE dataset = ? AND list_contains(?, run_id)",
+                              [flt.dataset, flt.runs]).fetchall()
+        found = dict(rows)
+        missing = [r for r in flt.runs if r not in found]
+        if missing:
+            raise CurateError(f"no run '{missing[0]}' on dataset '{flt.dataset}'; see: curate runs {flt.dataset}")
+        return {r: found[r] for r in flt.runs}
+    if flt.detectors:
+        out = {}
+        for det in flt.detectors:
+            row = ws.one(Q_LATEST_RUN_OF, [flt.dataset, det])
+            if row is None:
+                raise CurateError(f"no run of detector '{det}' on '{flt.dataset}'; run: curate detect "
+                                  f"{flt.dataset} --detector {det}")
+            out[row[0]] = det
+        return out
+    return {run: kind for kind, run in ws.con.execute(Q_LATEST_RUNS, [flt.dataset]).fetchall()}
+
+
+def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
+    """The findings matching a filter, one row per example, flagged by most runs and highest score first."""
+    ws.dataset(flt.dataset)
+    if flt.min_score > flt.max_score:
+        raise CurateError(f"min_score {flt.min_score} is above max_score {flt.max_score}")
+    runs = resolve_runs(ws, flt)
+    where, params = [], []
+    for col, value in (("split", flt.split), ("label", flt.label), ("suggested", flt.suggested)):
+        if value is not None:
+            where.append(f"{col} = ?")
+            params.append(value)
+    if flt.status == "reviewed":
+        where.append("status != 'unreviewed'")
+    elif flt.status != "all":
+        where.append("status = ?")
+        params.append(flt.status)
+    text_sql, text_params = "", []
+    if flt.text:
+        text_sql, text_params = "WHERE contains(lower(e.text), lower(?))", [flt.text]
+    sql = Q_QUEUE.format(flag="AND f.flagged" if flt.flagged_only else "", text=text_sql,
+                         where=("WHERE " + " AND ".join(where)) if where else "")
+    ws.con.register("_queue_runs", pa.table({"run_id": pa.array(list(runs), pa.string())}))
+    try:
+        items = ws.con.execute(sql, [flt.min_score, flt.max_score, flt.dataset, flt.dataset, *text_params,
+                                     *params]).df()
+    finally:
+        ws.con.unregister("_queue_runs")
+    return Queue(flt, runs, items)
+
+
+def statuses(ws: Workspace, dataset: str, ids: list[str]) -> dict[str, dict]:
+    """Live review state of the given examples: status, current decision's label, seq and reviewer."""
+    out = {i: {"status": "unreviewed", "new_label": None, "seq": None, "reviewer": None} for i in ids}
+    if not ids:
+        return out
+    ws.con.register("_queue_ids", pa.table({"id": pa.array(ids, pa.string())}))
+    try:
+        rows = ws.con.execute(Q_STATUS, [dataset]).fetchall()
+    finally:
+        ws.con.unregister("_queue_ids")
+    names = {"keep": "kept", "relabel": "relabelled", "remove": "removed", "reset": "unreviewed"}
+    for eid, action, new_label, seq, reviewer in rows:
+        out[eid] = {"status": names[action], "new_label": new_label, "seq": seq, "reviewer": reviewer}
+    return out
+
+
+def next_unreviewed(ws: Workspace, queue: Queue, start: int = 0, *, step: int = 1) -> int | None:
+    """Position of the first unreviewed example from start on (backwards with step=-1), or None."""
+    ids = queue.ids
+    order = range(max(start, 0), len(ids)) if step > 0 else range(min(start, len(ids) - 1), -1, -1)
+    chunk, at = 64, 0
+    while at < len(order):
+        positions = order[at:at + chunk]
+        state = statuses(ws, queue.filter.dataset, [ids[p] for p in positions])
+        for p in positions:
+            if state[ids[p]]["status"] == "unreviewed":
+                return p
+        at += chunk
+        chunk *= 2  # a long reviewed stretch costs a few queries, not one per 64 rows
+    return None
+
+
+def progress(ws: Workspace, queue: Queue, *, reviewer: str | None = None, minutes: int = 30) -> dict:
+    """Reviewed / remaining in the queue, the reviewer's recent throughput, and per run the share of its
+    reviewed flags that reviewers confirmed (relabelled or removed): the detector's live precision here."""
+    ids = queue.ids
+    state = statuses(ws, queue.filter.dataset, ids)
+    counts = {s: 0 for s in STATUSES}
+    for s in state.values():
+        counts[s["status"]] += 1
+    reviewed = len(ids) - counts["unreviewed"]
+    out = {"total": len(ids), "reviewed": reviewed, "remaining": counts["unreviewed"], "by_status": counts}
+    row = ws.one(
+        'SELECT count(*), min("at"), max("at") FROM decisions WHERE dataset = ? AND reviewer IS NOT DISTINCT FROM ? '
+        "AND source != 'undo' AND \"at\" >= now()::TIMESTAMP - to_minutes(?)",
+        [queue.filter.dataset, reviewer, minutes])
+    n, first, last = row
+    span = (last - first).total_seconds() if n and n > 1 else 0.0
+    out["throughput_per_hour"] = round(3600 * (n - 1) / span, 1) if span > 0 else None
+    out["recent_decisions"] = int(n)
+    out["detectors"] = detector_precision(ws, queue.filter.dataset, queue.runs)
+    return out
+
+
+Q_PRECISION = """
+    WITH d AS (
+        SELECT example_id, arg_max(action, seq) AS action, arg_max_null(new_label, seq) AS new_label
+        FROM decisions WHERE dataset = ? GROUP BY example_id
+    )
+    SELECT f.run_id, count(*) AS flagged,
+           count(d.action) FILTER (WHERE d.action != 'reset') AS reviewed,
+           count(*) FILTER (WHERE d.action IN ('relabel', 'remove')) AS confirmed,
+           count(*) FILTER (WHERE d.action = 'relabel' AND d.new_label = f.suggested_label) AS took_suggestion
+    FROM findings f LEFT JOIN d ON d.example_id = f.example_id
+    WHERE f.flagged AND f.run_id IN (SELECT run_id FROM _queue_runs) GROUP BY f.run_id
+"""
+
+
+def detector_precision(ws: Workspace, dataset: str, runs: dict[str, str]) -> list[dict]:
+    """Per run: flagged, reviewed, confirmed (relabel/remove), precision so far, and suggestions taken."""
+    ws.con.register("_queue_runs", pa.table({"run_id": pa.array(list(runs), pa.string())}))
+    try:
+        rows = ws.con.execute(Q_PRECISION, [dataset]).fetchall()
+    finally:
+        ws.con.unregister("_queue_runs")
+    found = {r[0]: r for r in rows}
+    out = []
+    for run_id, kind in runs.items():
+        _, flagged, reviewed, confirmed, took = found.get(run_id, (run_id, 0, 0, 0, 0))
+        out.append({"detector": kind, "run": run_id, "flagged": int(flagged), "reviewed": int(reviewed),
+                    "confirmed": int(confirmed), "precision": round(confirmed / reviewed, 3) if reviewed else None,
+                    "took_suggestion": int(took)})
+    return out

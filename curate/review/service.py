@@ -1,0 +1,104 @@
+"""The review app's access to a workspace: one short connection per call, so other processes can write too.
+
+DuckDB allows one writing process per file. The app therefore never keeps the file open: each read or
+decision opens it, works for milliseconds and closes it, waiting briefly while a recipe or CLI command holds
+it. A decision that still cannot get the file goes to a journal beside it (fsynced before the call returns)
+and is appended to the decisions on the next call that gets in, so a click is never lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from curate.decisions import Decision, record
+from curate.errors import WorkspaceLocked
+from curate.store import Workspace
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def journal_path(db: str | Path) -> Path:
+    """Where decisions wait while another process holds the workspace."""
+    return Path(f"{db}.pending.jsonl")
+
+
+class ReviewService:
+    """Short-lived workspace connections for the UI, with a durable journal for decisions made while busy."""
+
+    def __init__(self, db: str | Path, *, reviewer: str | None = None, wait: float = 3.0) -> None:
+        self.db = str(db)
+        self.reviewer = reviewer
+        self.wait = wait
+
+    @contextlib.contextmanager
+    def workspace(self) -> Iterator[Workspace]:
+        """An open workspace for one call; pending journal entries are applied first."""
+        ws = Workspace(self.db, wait=self.wait)
+        try:
+            self._flush(ws)
+            yield ws
+        finally:
+            ws.close()
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run fn(workspace, *args, **kwargs) on a fresh connection."""
+        with self.workspace() as ws:
+            return fn(ws, *args, **kwargs)
+
+    def pending(self) -> int:
+        """How many journalled decisions wait for the workspace."""
+        path = journal_path(self.db)
+        return sum(1 for line in path.read_text().splitlines() if line.strip()) if path.exists() else 0
+
+    def journal(self, dataset: str, decision: Decision, *, source: str) -> None:
+        """Append a decision to the journal and fsync it (used when the workspace stays busy)."""
+        entry = {"dataset": dataset, "example_id": decision.example_id, "action": decision.action,
+                 "new_label": decision.new_label, "note": decision.note, "reviewer": self.reviewer,
+                 "source": source, "at": datetime.now(timezone.utc).isoformat()}
+        with open(journal_path(self.db), "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            fh.write(json.dumps(entry) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def decide(self, dataset: str, example_id: str, action: str, *, new_label: str | None = None,
+               note: str | None = None, **kwargs: Any) -> int | None:
+        """Record a UI decision (see review.actions.decide); if the workspace stays locked, journal it and
+        return None instead of a seq."""
+        from curate.review.actions import decide
+
+        try:
+            with self.workspace() as ws:
+                return decide(ws, dataset, example_id, action, new_label=new_label, note=note,
+                              reviewer=self.reviewer, source="ui", **kwargs)
+        except WorkspaceLocked:
+            self.journal(dataset, Decision(example_id, action, new_label, note), source="ui")
+            log.warning("workspace %s busy: decision on %s journalled", self.db, example_id)
+            return None
+
+    def _flush(self, ws: Workspace) -> None:
+        path = journal_path(self.db)
+        if not path.exists():
+            return
+        with open(path, "r+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            entries = [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+            with ws.transaction():
+                for e in entries:
+                    note = ((e.get("note") or "") + f" (journalled {e['at'][:19]})").strip()
+                    record(ws, e["dataset"], [Decision(e["example_id"], e["action"], e["new_label"], note)],
+                           reviewer=e["reviewer"], source=e["source"])
+            fh.seek(0)
+            fh.truncate()
+        path.unlink(missing_ok=True)
+        if entries:
+            log.info("applied %d journalled decisions", len(entries))

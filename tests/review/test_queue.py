@@ -1,0 +1,82 @@
+"""The review queue: what a filter selects, in which order, and how progress and live precision are counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from curate.errors import CurateError
+from curate.review import QueueFilter, build_queue, decide, next_unreviewed, progress, statuses
+
+
+def test_default_queue_is_flagged_findings_of_latest_runs_most_suspect_first(rws):
+    q = build_queue(rws, QueueFilter(dataset="rel"))
+    assert set(q.runs.values()) == {"tacred-is", "knn-vote", "confident-learning"}
+    items = q.items
+    assert len(items) > 0 and items["id"].is_unique
+    # examples flagged by more runs come first, then by score
+    keys = list(zip(-items["n_flagged"], -items["score"]))
+    assert keys == sorted(keys)
+    flagged = rws.one("SELECT count(DISTINCT f.example_id) FROM findings f JOIN runs r USING (run_id) "
+                      "WHERE r.dataset = 'rel' AND f.flagged")[0]
+    assert len(items) == flagged
+    assert (items["status"] == "unreviewed").all()
+
+
+def test_filters_narrow_the_queue(rws):
+    every = build_queue(rws, QueueFilter(dataset="rel", flagged_only=False)).items
+    assert len(every) == rws.one("SELECT count(DISTINCT example_id) FROM findings f JOIN runs r USING (run_id) "
+                                 "WHERE r.dataset = 'rel'")[0]
+    one = build_queue(rws, QueueFilter(dataset="rel", detectors=["knn-vote"], min_score=0.9)).items
+    assert len(one) and (one["score"] >= 0.9).all() and set(one["detectors"]) == {"knn-vote"}
+    neg = build_queue(rws, QueueFilter(dataset="rel", label="no_relation")).items
+    assert len(neg) and (neg["label"] == "no_relation").all()
+    sugg = neg["suggested"].dropna().iloc[0]
+    by_sugg = build_queue(rws, QueueFilter(dataset="rel", suggested=sugg)).items
+    assert len(by_sugg) and (by_sugg["suggested"] == sugg).all()
+    word = rws.one("SELECT text FROM examples WHERE dataset='rel' AND id = ?", [neg["id"].iloc[0]])[0].split()[2]
+    found = build_queue(rws, QueueFilter(dataset="rel", text=word.upper())).items
+    assert neg["id"].iloc[0] in set(found["id"])
+    assert build_queue(rws, QueueFilter(dataset="rel", split="dev")).items.empty  # detectors scored train only
+
+
+def test_status_filter_and_live_statuses(rws):
+    q = build_queue(rws, QueueFilter(dataset="rel"))
+    a, b, c = q.ids[:3]
+    decide(rws, "rel", a, "keep", reviewer="ann")
+    decide(rws, "rel", b, "relabel", new_label="per:title", reviewer="ann")
+    decide(rws, "rel", c, "remove", reviewer="bob")
+    st = statuses(rws, "rel", [a, b, c, q.ids[3]])
+    assert [st[i]["status"] for i in (a, b, c, q.ids[3])] == ["kept", "relabelled", "removed", "unreviewed"]
+    for status, want in (("kept", {a}), ("relabelled", {b}), ("removed", {c}), ("reviewed", {a, b, c})):
+        assert set(build_queue(rws, QueueFilter(dataset="rel", status=status)).ids) == want
+    assert len(build_queue(rws, QueueFilter(dataset="rel", status="unreviewed"))) == len(q) - 3
+    # The cached queue keeps its order; the next unreviewed example skips the decided ones.
+    assert next_unreviewed(rws, q, 0) == 3
+    assert next_unreviewed(rws, q, 2, step=-1) is None
+    assert next_unreviewed(rws, q, len(q) - 1, step=-1) == len(q) - 1
+
+
+def test_progress_counts_and_detector_precision(rws):
+    q = build_queue(rws, QueueFilter(dataset="rel", detectors=["knn-vote"]))
+    ids = q.ids[:4]
+    for eid in ids[:3]:
+        decide(rws, "rel", eid, "remove", reviewer="ann")
+    decide(rws, "rel", ids[3], "keep", reviewer="ann")
+    p = progress(rws, q, reviewer="ann")
+    assert p["reviewed"] == 4 and p["remaining"] == len(q) - 4
+    assert p["by_status"]["removed"] == 3 and p["by_status"]["kept"] == 1
+    det = p["detectors"][0]
+    assert det["detector"] == "knn-vote" and det["reviewed"] == 4 and det["confirmed"] == 3
+    assert det["precision"] == 0.75
+    assert p["recent_decisions"] == 4 and p["throughput_per_hour"] is not None
+
+
+def test_bad_filters_are_clear(rws):
+    with pytest.raises(CurateError, match="no run of detector 'arhn'"):
+        build_queue(rws, QueueFilter(dataset="rel", detectors=["arhn"]))
+    with pytest.raises(CurateError, match="no run 'nope'"):
+        build_queue(rws, QueueFilter(dataset="rel", runs=["nope"]))
+    with pytest.raises(CurateError, match="min_score"):
+        build_queue(rws, QueueFilter(dataset="rel", min_score=0.8, max_score=0.2))
+    with pytest.raises(CurateError, match="no dataset named"):
+        build_queue(rws, QueueFilter(dataset="missing"))

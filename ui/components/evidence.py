@@ -1,0 +1,59 @@
+"""Why an example was flagged: every detector's score, suggestion and reason, and the evidence behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import streamlit as st
+
+from curate.review import ExampleView
+from curate.review.example import referenced_ids
+
+SCALARS = ("prediction", "p_negative", "given_prob", "predicted", "negative_score", "positive_score", "margin",
+           "rank", "positive_rank", "candidates", "judge", "action", "scorer", "clean")
+
+
+def render_findings(view: ExampleView, *, on_open: Callable[[str], None], key: str = "rv_ev") -> None:
+    """One block per detector (flagged ones first) with its evidence: neighbours with text, probabilities,
+    LLM snippet and ranks. on_open(id) is called when a neighbour is opened."""
+    if not view.findings:
+        st.info("No detector scored this example.")
+        return
+    summary = pd.DataFrame([{"detector": f["detector"], "flagged": "yes" if f["flagged"] else "",
+                             "score": round(f["score"], 3), "suggested": f["suggested"] or "", "reason": f["reason"]}
+                            for f in view.findings])
+    st.dataframe(summary, hide_index=True, width="stretch", key=f"{key}_summary")
+    for n, f in enumerate(view.findings):
+        ev = f["evidence"]
+        if not ev:
+            continue
+        with st.expander(f"{f['detector']} evidence — {f['reason']}", expanded=n == 0 and f["flagged"]):
+            facts = {k: ev[k] for k in SCALARS if ev.get(k) is not None}
+            if isinstance(ev.get("vote"), dict):
+                facts["vote"] = f"{ev['vote'].get('label')} ({ev['vote'].get('share', 0):.0%})"
+            if isinstance(ev.get("closest_positive"), dict):
+                cp = ev["closest_positive"]
+                facts["closest positive"] = f"{cp.get('id')} ({cp.get('similarity')})"
+            if facts:
+                st.markdown(" · ".join(f"**{k}** {v}" for k, v in facts.items()))
+            if ev.get("snippet"):
+                st.markdown(f"**LLM snippet:** “{ev['snippet']}”")
+            if isinstance(ev.get("runs"), dict):
+                st.dataframe(pd.DataFrame([{"run": r, "rank score": s} for r, s in ev["runs"].items()]),
+                             hide_index=True, key=f"{key}_{n}_runs")
+            refs = referenced_ids(ev)
+            if refs:
+                render_neighbours(view, refs, on_open=on_open, key=f"{key}_{n}")
+
+
+def render_neighbours(view: ExampleView, refs: list[dict], *, on_open: Callable[[str], None], key: str) -> None:
+    """Neighbours (or copies) with their labels, similarities and text; each can be opened."""
+    for m, ref in enumerate(refs[:10]):
+        info = view.referenced.get(ref["id"], {})
+        cols = st.columns([1.2, 1.4, 0.7, 5, 0.8])
+        cols[0].markdown(f"`{ref['id']}`")
+        cols[1].markdown(f"**{info.get('label', ref.get('label'))}**" + (" (removed)" if info.get("removed") else ""))
+        cols[2].markdown(f"{ref.get('similarity', '')}")
+        cols[3].text(info.get("text", "")[:300])
+        cols[4].button("open", key=f"{key}_open_{m}", on_click=on_open, args=(ref["id"],))

@@ -1,0 +1,66 @@
+"""The sidebar: who reviews, which dataset and which findings (the queue filter), with live counts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from curate.review import QueueFilter, ReviewService
+from curate.review.queue import resolve_runs
+from ui import state as S
+
+STATUS_CHOICES = ["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
+ANY = "(any)"
+
+
+def _kinds(ws, dataset: str) -> list[str]:
+    return [r[0] for r in ws.con.execute(
+        "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND status = 'done' ORDER BY kind", [dataset]).fetchall()]
+
+
+def _choices(ws, dataset: str) -> dict:
+    labels = [r[0] for r in ws.con.execute(
+        "SELECT DISTINCT label FROM examples WHERE dataset = ? AND label IS NOT NULL ORDER BY 1", [dataset]).fetchall()]
+    splits = [r[0] for r in ws.con.execute(
+        "SELECT DISTINCT split FROM examples WHERE dataset = ? ORDER BY 1", [dataset]).fetchall()]
+    return {"kinds": _kinds(ws, dataset), "labels": labels, "splits": splits}
+
+
+def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
+    """Draw the filter widgets (seeded from the URL on first load) and return the filter they describe."""
+    sb = st.sidebar
+    sb.text_input("Reviewer", key=S.REVIEWER)
+    svc.reviewer = st.session_state[S.REVIEWER] or svc.reviewer
+    url = S.filter_from_url(datasets[0])
+    if "rv_f_seeded" not in st.session_state:  # first run of this browser session: take the URL's queue
+        st.session_state["rv_f_seeded"] = True
+        st.session_state[S.DATASET] = url.dataset if url.dataset in datasets else datasets[0]
+        if url.dataset == st.session_state[S.DATASET]:
+            st.session_state.update({
+                "rv_f_detectors": url.detectors, "rv_f_split": url.split or ANY, "rv_f_label": url.label or ANY,
+                "rv_f_suggested": url.suggested or ANY, "rv_f_score": (url.min_score, url.max_score),
+                "rv_f_flagged": url.flagged_only, "rv_f_status": url.status, "rv_f_text": url.text or ""})
+    dataset = sb.selectbox("Dataset", datasets, key=S.DATASET)
+    ch = svc.call(_choices, dataset)
+    for k, allowed in (("rv_f_detectors", ch["kinds"]),):
+        st.session_state[k] = [d for d in st.session_state.get(k, []) if d in allowed]
+    for k, allowed in (("rv_f_split", ch["splits"]), ("rv_f_label", ch["labels"]), ("rv_f_suggested", ch["labels"])):
+        if st.session_state.get(k, ANY) not in [ANY, *allowed]:
+            st.session_state[k] = ANY
+    detectors = sb.multiselect("Detectors (default: latest run of each)", ch["kinds"], key="rv_f_detectors")
+    split = sb.selectbox("Split", [ANY, *ch["splits"]], key="rv_f_split")
+    label = sb.selectbox("Current label", [ANY, *ch["labels"]], key="rv_f_label")
+    suggested = sb.selectbox("Suggested label", [ANY, *ch["labels"]], key="rv_f_suggested")
+    st.session_state.setdefault("rv_f_score", (0.0, 1.0))
+    st.session_state.setdefault("rv_f_flagged", True)
+    lo, hi = sb.slider("Score", 0.0, 1.0, step=0.05, key="rv_f_score")
+    flagged = sb.checkbox("Flagged only", key="rv_f_flagged")
+    status = sb.selectbox("Status", STATUS_CHOICES, key="rv_f_status")
+    text = sb.text_input("Text contains", key="rv_f_text")
+    flt = QueueFilter(dataset=dataset, detectors=detectors, split=None if split == ANY else split,
+                      label=None if label == ANY else label, suggested=None if suggested == ANY else suggested,
+                      min_score=lo, max_score=hi, flagged_only=flagged, status=status, text=text or None)
+    runs = svc.call(resolve_runs, flt)
+    sb.caption("runs: " + ", ".join(f"{k} ({r[-13:]})" for r, k in runs.items()))
+    if sb.button("Refresh queue", key="rv_refresh"):
+        st.session_state[S.QUEUE] = None
+    return flt

@@ -1,0 +1,283 @@
+"""The review page: the queue, one example in focus with its evidence, and the actions on it.
+
+Every action is a button with a key and a keyboard shortcut; its callback appends one decision through
+curate.review (nothing is decided in this file) and moves on to the next unreviewed example.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from curate.decisions import Conflict, NewLabel, label_set, undo_batch, undo_last
+from curate.errors import CurateError
+from curate.review import (SUGGESTED, QueueFilter, ReviewService, build_queue, bulk_apply, bulk_preview,
+                           load_example, next_unreviewed, progress)
+from curate.review.queue import Queue
+from curate.similar import similar
+from ui import state as S
+from ui.components.evidence import render_findings
+from ui.components.example import render_example
+from ui.components.filters import render_filters
+
+SHORTCUTS = [("K", "keep"), ("A", "accept the suggested label"), ("L", "relabel to the picked label"),
+             ("D", "remove"), ("S", "skip"), ("N", "next"), ("P", "previous"), ("U", "undo your last step")]
+
+
+def current_queue(svc: ReviewService, flt: QueueFilter, *, rebuild: bool = False) -> Queue:
+    """The queue of a filter, built once and kept while the filter stays the same."""
+    cached = st.session_state.get(S.QUEUE)
+    if rebuild or cached is None or cached[0] != flt.key():
+        q = svc.call(build_queue, flt)
+        st.session_state[S.QUEUE] = (flt.key(), q)
+        return q
+    return cached[1]
+
+
+def _advance(svc: ReviewService, q: Queue, start: int, step: int = 1) -> None:
+    pos = svc.call(next_unreviewed, q, start, step=step)
+    if pos is None and step > 0:
+        pos = svc.call(next_unreviewed, q, 0)  # wrap: skipped ones further up are still to do
+    st.session_state[S.FOCUS] = q.ids[pos] if pos is not None else None
+
+
+def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *, force: bool = False,
+         new_ok: bool = False) -> None:
+    """Callback of every decision button: append the decision, then move to the next unreviewed example."""
+    eid = st.session_state.get(S.FOCUS)
+    if eid is None:
+        return
+    note = st.session_state.get(S.NOTE) or None
+    expected = {} if force else {"expected_seq": st.session_state.get(S.SEEN, {}).get(eid)}
+    st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
+    try:
+        seq = svc.decide(q.filter.dataset, eid, action, new_label=label, note=note, allow_new_label=new_ok,
+                         **expected)
+    except Conflict as exc:
+        st.session_state[S.CONFLICT] = {"action": action, "label": label, "message": str(exc)}
+        return
+    except NewLabel as exc:
+        st.session_state[S.NEW_LABEL] = {"action": action, "label": label, "message": str(exc)}
+        return
+    except CurateError as exc:
+        st.session_state[S.FLASH] = ("error", str(exc))
+        return
+    what = action + (f" → {label}" if label else "")
+    if seq is None:
+        st.session_state[S.FLASH] = ("warning", f"{eid}: {what} saved to the journal (the workspace is busy; it is "
+                                                f"applied as soon as it frees)")
+    else:
+        st.session_state[S.FLASH] = ("success", f"{eid}: {what}")
+    st.session_state[S.NOTE] = st.session_state[S.TYPED] = ""
+    st.session_state[S.PICK] = None
+    st.session_state[S.SIMILAR] = None
+    pos = q.position(eid)
+    _advance(svc, q, (pos + 1) if pos is not None else 0)
+
+
+def _move(svc: ReviewService, q: Queue, step: int) -> None:
+    """Next / previous / skip: the neighbouring example in queue order (skip leaves it unreviewed)."""
+    pos = q.position(st.session_state.get(S.FOCUS))
+    pos = -1 if pos is None and step > 0 else (pos if pos is not None else len(q))
+    target = pos + step
+    if 0 <= target < len(q):
+        st.session_state[S.FOCUS] = q.ids[target]
+    st.session_state[S.SIMILAR] = None
+    st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
+
+
+def _undo(svc: ReviewService, dataset: str) -> None:
+    try:
+        done = svc.call(undo_last, dataset, reviewer=svc.reviewer)
+    except CurateError as exc:
+        st.session_state[S.FLASH] = ("error", str(exc))
+        return
+    if done is None:
+        st.session_state[S.FLASH] = ("info", "nothing of yours left to undo")
+    elif "batch" in done:
+        st.session_state[S.FLASH] = ("success", f"undid bulk batch {done['batch']}: {done['reverted']} restored"
+                                                + (f", {done['changed_since']} changed since and left" if done['changed_since'] else ""))
+    else:
+        st.session_state[S.FOCUS] = done["example_id"]
+        st.session_state[S.FLASH] = ("success", f"undid your decision on {done['example_id']}")
+
+
+def _open(example_id: str) -> None:
+    st.session_state[S.FOCUS] = example_id
+    st.session_state[S.SIMILAR] = None
+
+
+def render(svc: ReviewService, datasets: list[str]) -> None:
+    """Draw the review page for the chosen dataset and filter."""
+    t0 = time.perf_counter()
+    flt = render_filters(svc, datasets)
+    q = current_queue(svc, flt)
+    if S.FOCUS not in st.session_state or st.session_state.get("rv_focus_for") != flt.key():
+        # A new queue (or a fresh page): the URL's example if it belongs here, else the first unreviewed one.
+        wanted = st.query_params.get("id")
+        pos = q.position(wanted)
+        st.session_state[S.FOCUS] = wanted if pos is not None else None
+        if st.session_state[S.FOCUS] is None:
+            _advance(svc, q, 0)
+        st.session_state["rv_focus_for"] = flt.key()
+    focus = st.session_state.get(S.FOCUS)
+    S.sync_url(flt, focus)
+
+    prog = svc.call(progress, q, reviewer=svc.reviewer)
+    render_progress(q, prog, focus)
+    flash = st.session_state.pop(S.FLASH, None)
+    if flash:
+        getattr(st, flash[0])(flash[1])
+    pending = svc.pending()
+    if pending:
+        st.warning(f"{pending} decisions wait in the journal for the busy workspace")
+
+    if focus is None:
+        st.success("Nothing left to review in this queue." if len(q) else
+                   "No findings match this filter: widen it in the sidebar.")
+        render_actions(svc, q, None)
+        render_bulk(svc, q)
+        return
+    view = svc.call(load_example, flt.dataset, focus)
+    st.session_state.setdefault(S.SEEN, {})[focus] = view.last_seq
+    pos = q.position(focus)
+    where = f"{pos + 1} of {len(q)}" if pos is not None else "not in this queue (opened from the evidence)"
+    st.markdown(f"#### `{view.id}` · {view.split} · {where}")
+    sugg = next((f["suggested"] for f in view.findings if f["flagged"] and f["suggested"]), None) or \
+        next((f["suggested"] for f in view.findings if f["suggested"]), None)
+    cols = st.columns(3)
+    cols[0].metric("current label", str(view.label), delta=None if view.label == view.original_label
+                   else f"was {view.original_label}", delta_color="off")
+    cols[1].metric("suggested", str(sugg or "—"))
+    cols[2].metric("status", view.status)
+    render_example(view)
+    render_actions(svc, q, view, sugg)
+    st.subheader("Why it was flagged")
+    render_findings(view, on_open=_open)
+    c1, c2 = st.columns(2)
+    with c1:
+        if st.button("Find similar", key="rv_similar_btn"):
+            try:
+                st.session_state[S.SIMILAR] = svc.call(similar, flt.dataset, focus, 8)
+            except CurateError as exc:
+                st.session_state[S.FLASH] = ("error", str(exc))
+        found = st.session_state.get(S.SIMILAR)
+        if found and found["id"] == focus:
+            st.dataframe(pd.DataFrame(found["neighbours"]), hide_index=True, key="rv_similar_table")
+    with c2:
+        with st.expander(f"History ({len(view.history)})", expanded=bool(view.history)):
+            if view.history:
+                st.dataframe(pd.DataFrame(view.history)[["at", "reviewer", "action", "new_label", "source", "note"]],
+                             hide_index=True, key="rv_history")
+            else:
+                st.caption("no decisions yet")
+    render_bulk(svc, q)
+    st.caption(f"page drawn in {1000 * (time.perf_counter() - t0):.0f} ms")
+
+
+def render_progress(q: Queue, prog: dict, focus: str | None) -> None:
+    """Reviewed / remaining, throughput, and each detector's confirmed share of its reviewed flags."""
+    total = max(prog["total"], 1)
+    st.progress(prog["reviewed"] / total, text=f"{prog['reviewed']} reviewed · {prog['remaining']} to go · "
+                f"{prog['total']} in queue" + (f" · {prog['throughput_per_hour']:.0f}/hour"
+                                              if prog["throughput_per_hour"] else ""))
+    rows = [{"detector": d["detector"], "flagged": d["flagged"], "reviewed": d["reviewed"],
+             "confirmed": d["confirmed"], "precision so far": d["precision"]} for d in prog["detectors"]]
+    if rows:
+        with st.expander("Detector precision on this data (live)", expanded=False):
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key="rv_precision")
+
+
+def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None) -> None:
+    """The decision buttons (with shortcuts), the label picker, the note, and the confirm prompts."""
+    conflict = st.session_state.get(S.CONFLICT)
+    if conflict:
+        st.warning(conflict["message"])
+        st.button("Overwrite with my decision", key="rv_overwrite", on_click=_act,
+                  args=(svc, q, conflict["action"], conflict["label"]), kwargs={"force": True, "new_ok": True})
+    new = st.session_state.get(S.NEW_LABEL)
+    if new:
+        st.warning(new["message"])
+        st.button(f"Yes, add '{new['label']}' as a new label", key="rv_confirm_new", on_click=_act,
+                  args=(svc, q, new["action"], new["label"]), kwargs={"new_ok": True})
+    enabled = view is not None
+    cols = st.columns([1, 2.2, 1.1, 1, 1, 1, 1])
+    cols[0].button("Keep", key="rv_keep", shortcut="K", disabled=not enabled, on_click=_act, args=(svc, q, "keep"),
+                   help="the label is right")
+    cols[1].button(f"Accept: {sugg}" if sugg else "Accept", key="rv_accept", shortcut="A", type="primary",
+                   disabled=not (enabled and sugg and sugg != view.label), on_click=_act,
+                   args=(svc, q, "relabel", sugg), help="relabel to the suggested label")
+    cols[2].button("Remove", key="rv_remove", shortcut="D", disabled=not enabled, on_click=_act,
+                   args=(svc, q, "remove"), help="drop it from the cleaned data")
+    cols[3].button("Skip", key="rv_skip", shortcut="S", disabled=not enabled, on_click=_move, args=(svc, q, 1))
+    cols[4].button("Prev", key="rv_prev", shortcut="P", on_click=_move, args=(svc, q, -1))
+    cols[5].button("Next", key="rv_next", shortcut="N", on_click=_move, args=(svc, q, 1))
+    cols[6].button("Undo", key="rv_undo", shortcut="U", on_click=_undo, args=(svc, q.filter.dataset))
+    labels = svc.call(label_set, q.filter.dataset)
+    pick_cols = st.columns([3, 2, 2, 1.2])
+    pick = pick_cols[0].selectbox("Relabel to (type to search)", labels, index=None, key=S.PICK,
+                                  placeholder="pick a label…")
+    typed = pick_cols[1].text_input("…or a new label", key=S.TYPED)
+    pick_cols[2].text_input("Note (optional)", key=S.NOTE)
+    target = (typed or "").strip() or pick
+    pick_cols[3].button("Relabel", key="rv_relabel", shortcut="L", disabled=not (enabled and target),
+                        on_click=_act, args=(svc, q, "relabel", target))
+    st.caption("Keys: " + " · ".join(f"**{k}** {what}" for k, what in SHORTCUTS))
+
+
+def render_bulk(svc: ReviewService, q: Queue) -> None:
+    """Apply one action to everything the current filter matches: preview, then confirm; undo as one step."""
+    with st.sidebar.expander("Bulk action on this filter", expanded=bool(st.session_state.get(S.BULK))):
+        action = st.selectbox("action", ["relabel", "keep", "remove"], key="rv_bulk_action")
+        target = None
+        if action == "relabel":
+            choice = st.selectbox("to", ["each example's suggested label"] + svc.call(label_set, q.filter.dataset),
+                                  key="rv_bulk_target")
+            target = SUGGESTED if choice.startswith("each") else choice
+        only_unreviewed = st.checkbox("only unreviewed examples", value=True, key="rv_bulk_unreviewed")
+        flt = q.filter.model_copy(update={"status": "unreviewed"}) if only_unreviewed else q.filter
+        if st.button("Preview", key="rv_bulk_preview"):
+            st.session_state[S.BULK] = {"filter": flt, "action": action, "label": target,
+                                        "preview": svc.call(bulk_preview, flt, action, target)}
+        pending = st.session_state.get(S.BULK)
+        if pending:
+            p = pending["preview"]
+            st.markdown(f"**{pending['action']}{' → ' + str(pending['label']) if pending['label'] else ''}** on "
+                        f"**{p['count']}** examples ({p['filter']}); skipped: "
+                        + (", ".join(f"{k} {v}" for k, v in p["skipped"].items() if v) or "none"))
+            for e in p["examples"]:
+                st.caption(f"{e['id']}: {e['new_label'] or e['action']} — {e['text'][:80]}")
+            if p["new_labels"]:
+                st.warning(f"new labels: {', '.join(p['new_labels'])}")
+            st.button(f"Confirm: apply to {p['count']}", key="rv_bulk_confirm", type="primary",
+                      disabled=p["count"] == 0, on_click=_bulk, args=(svc, pending))
+            st.button("Cancel", key="rv_bulk_cancel", on_click=lambda: st.session_state.update({S.BULK: None}))
+        batch = st.session_state.get(S.LAST_BATCH)
+        if batch:
+            st.button(f"Undo bulk batch {batch}", key="rv_bulk_undo", on_click=_undo_bulk, args=(svc, batch))
+
+
+def _bulk(svc: ReviewService, pending: dict) -> None:
+    try:
+        res = svc.call(bulk_apply, pending["filter"], pending["action"], pending["label"], reviewer=svc.reviewer,
+                       allow_new_label=True, expected_count=pending["preview"]["count"])
+    except CurateError as exc:
+        st.session_state[S.FLASH] = ("error", str(exc))
+        return
+    st.session_state[S.BULK] = None
+    st.session_state[S.LAST_BATCH] = res["batch"]
+    q = st.session_state[S.QUEUE][1]
+    pos = q.position(st.session_state.get(S.FOCUS))
+    _advance(svc, q, pos or 0)
+    st.session_state[S.FLASH] = ("success", f"bulk {pending['action']} applied to {res['applied']} examples "
+                                            f"(batch {res['batch']})")
+
+
+def _undo_bulk(svc: ReviewService, batch: str) -> None:
+    res = svc.call(undo_batch, batch, reviewer=svc.reviewer)
+    st.session_state[S.LAST_BATCH] = None
+    st.session_state[S.FLASH] = ("success", f"undid batch {batch}: {res['reverted']} restored"
+                                            + (f", {res['changed_since']} changed since and left"
+                                               if res["changed_since"] else ""))
