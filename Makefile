@@ -7,7 +7,7 @@ DEMO_DB ?= demo.duckdb
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install demo test test-all bench sample-data clean
+.PHONY: install browser demo test test-all bench sample-data clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,19 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-demo: install
-	bash scripts/demo.sh $(CURATE) $(DEMO_DB)
+# Debian's chromium for the real-browser test (apt; skipped when already there).
+browser:
+	bash scripts/install_browser.sh
 
-test: install
+# Ends by serving the review UI on 127.0.0.1:$(PORT); with CI set or NO_UI=1 it stops before that.
+PORT ?= 8501
+demo: install
+	bash scripts/demo.sh $(CURATE) $(DEMO_DB) $(PORT)
+
+test: install browser
 	$(PY) -m pytest -q
 
-test-all: install
+test-all: install browser
 	$(PY) -m pytest -q -m ''
 
 bench: install

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample data: ingest, embed, detect, measure against the planted noise.
-# (The review UI joins here when it lands.)
+# The main job on the bundled sample data: ingest, embed, detect, measure against the planted noise, then
+# serve the review UI on 127.0.0.1 (skipped when CI is set or NO_UI=1, so CI never blocks).
 set -euo pipefail
 CURATE=${1:-curate}
 DB=${2:-demo.duckdb}
+PORT=${3:-8501}
 PY=$(dirname "$(command -v "$CURATE")")/python
 export CURATE_DB=$DB
 echo "== workspace: $DB"
@@ -43,3 +44,11 @@ $CURATE findings retrieval-sample -d arhn --top 3
 kill $FAKE; rm -f .fake_llm_url
 echo "== mining fresh hard negatives (kept below 95% of the positive's score)"
 $CURATE mine retrieval-sample --num-negatives 3 --relative-margin 0.05
+echo "== the review queue (what the UI shows first)"
+$CURATE queue tacred-sample --top 5
+if [ -n "${CI:-}" ] || [ "${NO_UI:-0}" = 1 ]; then
+  echo "== review UI not started (CI or NO_UI=1); start it with: $CURATE --db $DB review"
+  exit 0
+fi
+echo "== review UI: open http://localhost:$PORT (keys: K keep, A accept suggestion, D remove, S skip, U undo)"
+exec $CURATE --db "$DB" review --port "$PORT"

@@ -1,0 +1,151 @@
+"""End to end in a real browser: `curate review` on loopback, headless Chromium driven by Playwright, three
+examples reviewed with the keyboard alone, the decisions read back from the DuckDB file, and after a server
+restart the same queue resumes at the first unreviewed example."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from curate.store import Workspace
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+CURATE = [sys.executable, "-m", "curate.cli"]
+
+
+def need_browser() -> None:
+    missing = [what for what, ok in (("Debian chromium at /usr/bin/chromium", Path(CHROMIUM).exists()),
+                                     ("playwright (pip)", shutil.which("python") is not None and _has_playwright()))
+               if not ok]
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser test needs {', '.join(missing)}: .ci/run installs them")
+        pytest.skip(f"needs {', '.join(missing)} (apt-get install chromium; pip install playwright)")
+
+
+def _has_playwright() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(db: Path, port: int, log: Path) -> subprocess.Popen:
+    """Start `curate review` and wait until it answers on 127.0.0.1."""
+    env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost"}
+    proc = subprocess.Popen([*CURATE, "--db", str(db), "review", "--port", str(port), "--reviewer", "kbd"],
+                            stdout=open(log, "a"), stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+        if proc.poll() is not None:
+            break
+    stop(proc)
+    raise AssertionError(f"curate review did not start:\n{log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def settle(page) -> None:
+    """Wait until the app has drawn the whole page (its last caption) and stopped running."""
+    page.wait_for_selector("text=page drawn in", timeout=60_000)
+    page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
+    page.wait_for_timeout(300)
+
+
+def heading(page) -> str:
+    return page.locator("h4").first.inner_text(timeout=30_000)
+
+
+def wait_for_new_focus(page, old_id: str, shots: Path) -> str:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("(old) => { const h = document.querySelector('h4'); "
+                               "return h && !h.innerText.includes(old); }", arg=old_id, timeout=30_000)
+    except PlaywrightTimeout:
+        page.screenshot(path=str(shots / "failure.png"), full_page=True)
+        raise AssertionError(f"focus stayed on {old_id}; page says:\n{page.inner_text('body')[:1500]}") from None
+    settle(page)
+    return heading(page).split()[0]
+
+
+def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path, tmp_path):
+    need_browser()
+    from playwright.sync_api import sync_playwright
+
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"q": json.dumps({"dataset": "rel"})})
+    shots = Path(os.environ.get("CURATE_SCREENSHOTS", tmp_path))
+    server = start(review_path, port, log)
+    seen: list[str] = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(url)
+            page.wait_for_selector("text=1 of", timeout=60_000)
+            settle(page)
+            seen.append(heading(page).split()[0])
+            page.screenshot(path=str(shots / "review.png"), full_page=False)
+            for key in ("k", "a"):  # keep, accept the suggestion
+                page.keyboard.press(key)
+                seen.append(wait_for_new_focus(page, seen[-1], shots))
+            page.keyboard.press("d")  # remove
+            after = wait_for_new_focus(page, seen[-1], shots)
+            browser.close()
+    finally:
+        stop(server)
+    with Workspace(review_path, wait=10) as ws:
+        rows = ws.con.execute("SELECT example_id, action, new_label, reviewer, source FROM decisions ORDER BY seq"
+                              ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(seen[0], "keep"), (seen[1], "relabel"), (seen[2], "remove")]
+    assert rows[1][2] and all(r[3] == "kbd" and r[4] == "ui" for r in rows)
+    assert (shots / "review.png").stat().st_size > 10_000
+
+    server = start(review_path, port, log)  # a restart: nothing in memory, the same queue URL
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.goto(url)
+            page.wait_for_selector("text=of", timeout=60_000)
+            settle(page)
+            assert heading(page).split()[0] == after
+            page.wait_for_selector("text=3 reviewed", timeout=15_000)
+            browser.close()
+    finally:
+        stop(server)
