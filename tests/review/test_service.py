@@ -15,6 +15,7 @@ from curate.store import Workspace
 def test_decision_while_another_process_holds_the_workspace_is_journalled_then_applied(review_path):
     svc = ReviewService(review_path, reviewer="ann", wait=0.3)
     eid = svc.call(build_queue, QueueFilter(dataset="rel")).ids[0]
+    svc.release()  # as the app does after a second without calls
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(review_path)!r}); "
                                "print('ready', flush=True); time.sleep(60)"], stdout=subprocess.PIPE, text=True)
     try:
@@ -48,3 +49,11 @@ def test_two_concurrent_writer_processes_lose_no_decision(review_path):
         rows = ws.con.execute("SELECT reviewer, count(*), count(DISTINCT example_id) FROM decisions "
                               "GROUP BY reviewer ORDER BY reviewer").fetchall()
     assert rows == [("ann", 60, 60), ("bob", 60, 60)]
+
+
+def test_the_app_releases_the_file_when_idle_so_a_command_gets_in(review_path):
+    svc = ReviewService(review_path, reviewer="ann")
+    svc.call(build_queue, QueueFilter(dataset="rel"))
+    code = f"from curate.store import Workspace; Workspace({str(review_path)!r}, wait=10).close(); print('in')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.strip() == "in", out.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from curate.review import QueueFilter, ReviewService
-from curate.review.queue import resolve_runs
 from ui import state as S
 
 STATUS_CHOICES = ["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
@@ -40,7 +39,10 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
                 "rv_f_suggested": url.suggested or ANY, "rv_f_score": (url.min_score, url.max_score),
                 "rv_f_flagged": url.flagged_only, "rv_f_status": url.status, "rv_f_text": url.text or ""})
     dataset = sb.selectbox("Dataset", datasets, key=S.DATASET)
-    ch = svc.call(_choices, dataset)
+    cached = st.session_state.get("rv_choices")
+    if cached is None or cached[0] != dataset:  # labels, splits and detectors change only with new runs
+        cached = st.session_state["rv_choices"] = (dataset, svc.call(_choices, dataset))
+    ch = cached[1]
     for k, allowed in (("rv_f_detectors", ch["kinds"]),):
         st.session_state[k] = [d for d in st.session_state.get(k, []) if d in allowed]
     for k, allowed in (("rv_f_split", ch["splits"]), ("rv_f_label", ch["labels"]), ("rv_f_suggested", ch["labels"])):
@@ -59,8 +61,7 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
     flt = QueueFilter(dataset=dataset, detectors=detectors, split=None if split == ANY else split,
                       label=None if label == ANY else label, suggested=None if suggested == ANY else suggested,
                       min_score=lo, max_score=hi, flagged_only=flagged, status=status, text=text or None)
-    runs = svc.call(resolve_runs, flt)
-    sb.caption("runs: " + ", ".join(f"{k} ({r[-13:]})" for r, k in runs.items()))
     if sb.button("Refresh queue", key="rv_refresh"):
         st.session_state[S.QUEUE] = None
+        st.session_state.pop("rv_choices", None)
     return flt

@@ -11,10 +11,11 @@ import time
 import pandas as pd
 import streamlit as st
 
-from curate.decisions import Conflict, NewLabel, label_set, undo_batch, undo_last
+from curate.decisions import Conflict, NewLabel, undo_batch, undo_last
 from curate.errors import CurateError
 from curate.review import (SUGGESTED, QueueFilter, ReviewService, build_queue, bulk_apply, bulk_preview,
-                           load_example, next_unreviewed, progress)
+                           next_unreviewed)
+from curate.review.page import page_state
 from curate.review.queue import Queue
 from curate.similar import similar
 from ui import state as S
@@ -114,6 +115,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     t0 = time.perf_counter()
     flt = render_filters(svc, datasets)
     q = current_queue(svc, flt)
+    st.sidebar.caption("runs: " + ", ".join(f"{k} ({r[-13:]})" for r, k in q.runs.items()))
     if S.FOCUS not in st.session_state or st.session_state.get("rv_focus_for") != flt.key():
         # A new queue (or a fresh page): the URL's example if it belongs here, else the first unreviewed one.
         wanted = st.query_params.get("id")
@@ -125,7 +127,8 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     focus = st.session_state.get(S.FOCUS)
     S.sync_url(flt, focus)
 
-    prog = svc.call(progress, q, reviewer=svc.reviewer)
+    page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
+    prog = page.progress
     render_progress(q, prog, focus)
     flash = st.session_state.pop(S.FLASH, None)
     if flash:
@@ -137,10 +140,10 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     if focus is None:
         st.success("Nothing left to review in this queue." if len(q) else
                    "No findings match this filter: widen it in the sidebar.")
-        render_actions(svc, q, None)
-        render_bulk(svc, q)
+        render_actions(svc, q, None, labels=page.labels)
+        render_bulk(svc, q, page.labels)
         return
-    view = svc.call(load_example, flt.dataset, focus)
+    view = page.view
     st.session_state.setdefault(S.SEEN, {})[focus] = view.last_seq
     pos = q.position(focus)
     where = f"{pos + 1} of {len(q)}" if pos is not None else "not in this queue (opened from the evidence)"
@@ -153,7 +156,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     cols[1].metric("suggested", str(sugg or "—"))
     cols[2].metric("status", view.status)
     render_example(view)
-    render_actions(svc, q, view, sugg)
+    render_actions(svc, q, view, sugg, labels=page.labels)
     st.subheader("Why it was flagged")
     render_findings(view, on_open=_open)
     c1, c2 = st.columns(2)
@@ -173,7 +176,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
                              hide_index=True, key="rv_history")
             else:
                 st.caption("no decisions yet")
-    render_bulk(svc, q)
+    render_bulk(svc, q, page.labels)
     st.caption(f"page drawn in {1000 * (time.perf_counter() - t0):.0f} ms")
 
 
@@ -190,7 +193,7 @@ def render_progress(q: Queue, prog: dict, focus: str | None) -> None:
             st.dataframe(pd.DataFrame(rows), hide_index=True, key="rv_precision")
 
 
-def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None) -> None:
+def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, *, labels: list[str]) -> None:
     """The decision buttons (with shortcuts), the label picker, the note, and the confirm prompts."""
     conflict = st.session_state.get(S.CONFLICT)
     if conflict:
@@ -215,7 +218,6 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None) 
     cols[4].button("Prev", key="rv_prev", shortcut="P", on_click=_move, args=(svc, q, -1))
     cols[5].button("Next", key="rv_next", shortcut="N", on_click=_move, args=(svc, q, 1))
     cols[6].button("Undo", key="rv_undo", shortcut="U", on_click=_undo, args=(svc, q.filter.dataset))
-    labels = svc.call(label_set, q.filter.dataset)
     pick_cols = st.columns([3, 2, 2, 1.2])
     pick = pick_cols[0].selectbox("Relabel to (type to search)", labels, index=None, key=S.PICK,
                                   placeholder="pick a label…")
@@ -227,13 +229,13 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None) 
     st.caption("Keys: " + " · ".join(f"**{k}** {what}" for k, what in SHORTCUTS))
 
 
-def render_bulk(svc: ReviewService, q: Queue) -> None:
+def render_bulk(svc: ReviewService, q: Queue, labels: list[str]) -> None:
     """Apply one action to everything the current filter matches: preview, then confirm; undo as one step."""
     with st.sidebar.expander("Bulk action on this filter", expanded=bool(st.session_state.get(S.BULK))):
         action = st.selectbox("action", ["relabel", "keep", "remove"], key="rv_bulk_action")
         target = None
         if action == "relabel":
-            choice = st.selectbox("to", ["each example's suggested label"] + svc.call(label_set, q.filter.dataset),
+            choice = st.selectbox("to", ["each example's suggested label"] + labels,
                                   key="rv_bulk_target")
             target = SUGGESTED if choice.startswith("each") else choice
         only_unreviewed = st.checkbox("only unreviewed examples", value=True, key="rv_bulk_unreviewed")
