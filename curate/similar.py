@@ -21,7 +21,7 @@ def similar(ws: Workspace, dataset: str, example_id: str, k: int = 5, *, model: 
     picked = [(int(i), float(s)) for i, s in zip(nb.indices[0], nb.scores[0]) if i >= 0 and i != row][:k]
     wanted = [vecs.ids[i] for i, _ in picked] + [example_id]
     texts = dict(ws.con.execute(
-        "SELECT id, text FROM examples WHERE dataset = ? AND list_contains(?, id)", [dataset, wanted]).fetchall())
+        "SELECT id, text FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))", [dataset, wanted]).fetchall())
     hits = [{"id": vecs.ids[i], "label": vecs.labels[i], "split": vecs.splits[i], "similarity": round(s, 4),
              "text": texts.get(vecs.ids[i], "")} for i, s in picked]
     return {"id": example_id, "label": vecs.labels[row], "text": texts.get(example_id, ""), "neighbours": hits}

@@ -66,7 +66,7 @@ def bulk_preview(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str
     known = set(label_set(ws, flt.dataset))
     new = sorted({d.new_label for d in plan if d.action == "relabel" and d.new_label not in known})
     ids = [d.example_id for d in plan[:sample]]
-    texts = dict(ws.con.execute("SELECT id, text FROM examples WHERE dataset = ? AND list_contains(?, id)",
+    texts = dict(ws.con.execute("SELECT id, text FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
                                 [flt.dataset, ids]).fetchall()) if ids else {}
     return {"count": len(plan), "skipped": skipped, "new_labels": new, "filter": flt.describe(),
             "examples": [{"id": d.example_id, "action": d.action, "new_label": d.new_label,

@@ -22,8 +22,11 @@ Q_FINDINGS = """
     QUALIFY row_number() OVER (PARTITION BY r.kind ORDER BY r.finished_at DESC, r.run_id DESC) = 1
     ORDER BY f.flagged DESC, f.score DESC
 """
-Q_REFERENCED = "SELECT id, split, text, label FROM examples WHERE dataset = ? AND list_contains(?, id)"
-Q_TEXTS = "SELECT kind, id, text FROM texts WHERE dataset = ? AND list_contains(?, id)"
+Q_REFERENCED = """
+    SELECT id, split, text, label FROM examples
+    WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))  -- a hash semi-join, not a list scan per row
+"""
+Q_TEXTS = "SELECT kind, id, text FROM texts WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))"
 Q_POSITIVES = """
     SELECT json_extract_string(meta, '$.passage_id') FROM examples
     WHERE dataset = ? AND json_extract_string(meta, '$.query_id') = ? AND label = 'positive' LIMIT 5

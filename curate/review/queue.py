@@ -55,6 +55,9 @@ Q_STATUS = """
 """
 
 
+Q_LATEST_ACTIONS = "SELECT example_id, arg_max(action, seq) AS action FROM decisions WHERE dataset = ? GROUP BY 1"
+
+
 class QueueFilter(BaseModel):
     """What a reviewer looks at: which runs, and which of their findings (a bulk action applies to the same)."""
 
@@ -194,10 +197,14 @@ def progress(ws: Workspace, queue: Queue, *, reviewer: str | None = None, minute
     """Reviewed / remaining in the queue, the reviewer's recent throughput, and per run the share of its
     reviewed flags that reviewers confirmed (relabelled or removed): the detector's live precision here."""
     ids = queue.ids
-    state = statuses(ws, queue.filter.dataset, ids)
+    # The decision log is small next to the queue: aggregate it once and count the queue's ids against it.
+    latest = ws.con.execute(Q_LATEST_ACTIONS, [queue.filter.dataset]).df()
+    names = {"keep": "kept", "relabel": "relabelled", "remove": "removed", "reset": "unreviewed"}
+    hit = latest[latest["example_id"].isin(queue.items["id"])]
     counts = {s: 0 for s in STATUSES}
-    for s in state.values():
-        counts[s["status"]] += 1
+    for action, n in hit["action"].map(names).value_counts().items():
+        counts[action] += int(n)
+    counts["unreviewed"] = len(ids) - sum(counts[s] for s in STATUSES if s != "unreviewed")
     reviewed = len(ids) - counts["unreviewed"]
     out = {"total": len(ids), "reviewed": reviewed, "remaining": counts["unreviewed"], "by_status": counts}
     row = ws.one(
