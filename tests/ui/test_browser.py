@@ -69,7 +69,9 @@ def start(db: Path, port: int, log: Path) -> subprocess.Popen:
     raise AssertionError(f"curate review did not start:\n{log.read_text()[-2000:]}")
 
 
-def stop(proc: subprocess.Popen) -> None:
+def stop(proc: subprocess.Popen, port: int | None = None) -> None:
+    """Stop the server's whole process group, and wait until its port is free (the streamlit child may
+    outlive the curate process by a moment, and would answer a restarted server's health check)."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -77,6 +79,12 @@ def stop(proc: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    deadline = time.monotonic() + 20
+    while port is not None and time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.2)
 
 
 def settle(page) -> None:
@@ -152,7 +160,7 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
             after = press(page, "d", seen[-1], shots, review_path, 3)  # remove
             browser.close()
     finally:
-        stop(server)
+        stop(server, port)
     with Workspace(review_path, wait=10) as ws:
         rows = ws.con.execute("SELECT example_id, action, new_label, reviewer, source FROM decisions ORDER BY seq"
                               ).fetchall()
