@@ -17,6 +17,15 @@ from curate.store import Workspace
 
 ACTIONS = ("keep", "relabel", "remove")
 RESET = "reset"  # back to the ingested label, unreviewed: what undoing an example's first decision appends
+# Review status of an example by its latest action (None: never decided).
+STATUS_OF = {None: "unreviewed", RESET: "unreviewed", "keep": "kept", "relabel": "relabelled", "remove": "removed"}
+
+# The latest decision of every decided example of a dataset (one parameter: the dataset). The log is small
+# next to the examples, so queries aggregate it first and join the result.
+LATEST_DECISIONS = """
+    SELECT example_id, arg_max(action, seq) AS action, arg_max_null(new_label, seq) AS new_label, max(seq) AS seq
+    FROM decisions WHERE dataset = ? GROUP BY example_id
+"""
 
 Q_LATEST = """
     SELECT example_id, arg_max(seq, seq), arg_max(action, seq), arg_max_null(new_label, seq), arg_max_null(reviewer, seq),

@@ -164,8 +164,8 @@ class Workspace:
         self.read_only = read_only
         if read_only and not Path(self.path).exists():
             raise NotFound(f"no workspace at {self.path}; run 'curate ingest' first")
-        # DuckDB lets one process write at a time. The review UI holds the file only for the few milliseconds
-        # of each read or decision, so a command that finds it busy waits a little instead of failing.
+        # DuckDB lets one process write at a time. The review UI holds the file only while a reviewer is
+        # clicking (review/service.py), so a command that finds it busy waits a little instead of failing.
         wait = float(os.environ.get("CURATE_LOCK_WAIT", DEFAULT_LOCK_WAIT)) if wait is None else wait
         deadline = time.monotonic() + wait
         delay = 0.005

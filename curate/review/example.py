@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from curate.decisions import history, latest
+from curate.decisions import STATUS_OF, history, latest
 from curate.errors import CurateError
 from curate.store import Workspace
 
@@ -66,8 +66,7 @@ def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
     label = original
     if last and last["action"] == "relabel":
         label = last["new_label"]
-    status = {"keep": "kept", "relabel": "relabelled", "remove": "removed"}.get(last["action"] if last else "",
-                                                                             "unreviewed")
+    status = STATUS_OF[last["action"] if last else None]
     found = []
     for kind, run_id, score, flagged, suggested, reason, evidence in ws.con.execute(Q_FINDINGS, [dataset, eid]).fetchall():
         found.append({"detector": kind, "run": run_id, "score": float(score), "flagged": bool(flagged),

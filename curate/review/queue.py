@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import numpy as np
@@ -11,6 +12,7 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
+from curate.decisions import LATEST_DECISIONS, STATUS_OF, latest
 from curate.errors import CurateError
 from curate.store import Workspace
 
@@ -35,10 +37,7 @@ Q_QUEUE = """
         FROM findings f JOIN runs r ON r.run_id = f.run_id
         WHERE f.run_id IN (SELECT run_id FROM _queue_runs) AND f.score >= ? AND f.score <= ? {flag}
         GROUP BY f.example_id
-    ), d AS (
-        SELECT example_id, arg_max(action, seq) AS action, arg_max_null(new_label, seq) AS new_label
-        FROM decisions WHERE dataset = ? GROUP BY example_id
-    ), q AS (
+    ), d AS ({latest}), q AS (
         SELECT f.id, f.score, f.n_flagged, f.suggested, f.detectors, e.split, e.ord,
                CASE WHEN d.action = 'relabel' THEN d.new_label ELSE e.label END AS label,
                CASE WHEN d.action IS NULL OR d.action = 'reset' THEN 'unreviewed' WHEN d.action = 'keep' THEN 'kept'
@@ -49,15 +48,6 @@ Q_QUEUE = """
     SELECT id, score, n_flagged, suggested, detectors, split, label, status FROM q {where}
     ORDER BY n_flagged DESC, score DESC, ord
 """
-Q_STATUS = """
-    SELECT i.id, arg_max(d.action, d.seq), arg_max_null(d.new_label, d.seq), max(d.seq), arg_max_null(d.reviewer, d.seq)
-    FROM _queue_ids i JOIN decisions d ON d.dataset = ? AND d.example_id = i.id GROUP BY i.id
-"""
-
-
-Q_LATEST_ACTIONS = "SELECT example_id, arg_max(action, seq) AS action FROM decisions WHERE dataset = ? GROUP BY 1"
-
-
 class QueueFilter(BaseModel):
     """What a reviewer looks at: which runs, and which of their findings (a bulk action applies to the same)."""
 
@@ -96,9 +86,9 @@ class Queue:
     def __len__(self) -> int:
         return len(self.items)
 
-    @property
+    @cached_property
     def ids(self) -> list[str]:
-        """Example ids in queue order."""
+        """Example ids in queue order (computed once: the queue's order never changes)."""
         return self.items["id"].tolist()
 
     def position(self, example_id: str | None) -> int | None:
@@ -150,7 +140,7 @@ def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
     text_sql, text_params = "", []
     if flt.text:
         text_sql, text_params = "WHERE contains(lower(e.text), lower(?))", [flt.text]
-    sql = Q_QUEUE.format(flag="AND f.flagged" if flt.flagged_only else "", text=text_sql,
+    sql = Q_QUEUE.format(latest=LATEST_DECISIONS, flag="AND f.flagged" if flt.flagged_only else "", text=text_sql,
                          where=("WHERE " + " AND ".join(where)) if where else "")
     ws.con.register("_queue_runs", pa.table({"run_id": pa.array(list(runs), pa.string())}))
     try:
@@ -163,17 +153,12 @@ def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
 
 def statuses(ws: Workspace, dataset: str, ids: list[str]) -> dict[str, dict]:
     """Live review state of the given examples: status, current decision's label, seq and reviewer."""
-    out = {i: {"status": "unreviewed", "new_label": None, "seq": None, "reviewer": None} for i in ids}
-    if not ids:
-        return out
-    ws.con.register("_queue_ids", pa.table({"id": pa.array(ids, pa.string())}))
-    try:
-        rows = ws.con.execute(Q_STATUS, [dataset]).fetchall()
-    finally:
-        ws.con.unregister("_queue_ids")
-    names = {"keep": "kept", "relabel": "relabelled", "remove": "removed", "reset": "unreviewed"}
-    for eid, action, new_label, seq, reviewer in rows:
-        out[eid] = {"status": names[action], "new_label": new_label, "seq": seq, "reviewer": reviewer}
+    now = latest(ws, dataset, ids)
+    out = {}
+    for i in ids:
+        d = now.get(i, {})
+        out[i] = {"status": STATUS_OF[d.get("action")], "new_label": d.get("new_label"), "seq": d.get("seq"),
+                  "reviewer": d.get("reviewer")}
     return out
 
 
@@ -196,17 +181,16 @@ def next_unreviewed(ws: Workspace, queue: Queue, start: int = 0, *, step: int = 
 def progress(ws: Workspace, queue: Queue, *, reviewer: str | None = None, minutes: int = 30) -> dict:
     """Reviewed / remaining in the queue, the reviewer's recent throughput, and per run the share of its
     reviewed flags that reviewers confirmed (relabelled or removed): the detector's live precision here."""
-    ids = queue.ids
-    # The decision log is small next to the queue: aggregate it once and count the queue's ids against it.
-    latest = ws.con.execute(Q_LATEST_ACTIONS, [queue.filter.dataset]).df()
-    names = {"keep": "kept", "relabel": "relabelled", "remove": "removed", "reset": "unreviewed"}
-    hit = latest[latest["example_id"].isin(queue.items["id"])]
+    total = len(queue)
+    # Count the queue's ids against the aggregated decision log (small next to the queue).
+    decided = ws.con.execute(LATEST_DECISIONS, [queue.filter.dataset]).df()
+    hit = decided[decided["example_id"].isin(queue.items["id"])]
     counts = {s: 0 for s in STATUSES}
-    for action, n in hit["action"].map(names).value_counts().items():
-        counts[action] += int(n)
-    counts["unreviewed"] = len(ids) - sum(counts[s] for s in STATUSES if s != "unreviewed")
-    reviewed = len(ids) - counts["unreviewed"]
-    out = {"total": len(ids), "reviewed": reviewed, "remaining": counts["unreviewed"], "by_status": counts}
+    for status, n in hit["action"].map(STATUS_OF).value_counts().items():
+        counts[status] += int(n)
+    counts["unreviewed"] = total - sum(counts[s] for s in STATUSES if s != "unreviewed")
+    reviewed = total - counts["unreviewed"]
+    out = {"total": total, "reviewed": reviewed, "remaining": counts["unreviewed"], "by_status": counts}
     row = ws.one(
         'SELECT count(*), min("at"), max("at") FROM decisions WHERE dataset = ? AND reviewer IS NOT DISTINCT FROM ? '
         "AND source != 'undo' AND \"at\" >= now()::TIMESTAMP - to_minutes(?)",
@@ -219,11 +203,8 @@ def progress(ws: Workspace, queue: Queue, *, reviewer: str | None = None, minute
     return out
 
 
-Q_PRECISION = """
-    WITH d AS (
-        SELECT example_id, arg_max(action, seq) AS action, arg_max_null(new_label, seq) AS new_label
-        FROM decisions WHERE dataset = ? GROUP BY example_id
-    )
+Q_PRECISION = f"""
+    WITH d AS ({LATEST_DECISIONS})
     SELECT f.run_id, count(*) AS flagged,
            count(d.action) FILTER (WHERE d.action != 'reset') AS reviewed,
            count(*) FILTER (WHERE d.action IN ('relabel', 'remove')) AS confirmed,

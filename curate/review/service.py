@@ -71,10 +71,12 @@ def journal_path(db: str | Path) -> Path:
 
 
 class ReviewService:
-    """Short-lived workspace connections for the UI, with a durable journal for decisions made while busy."""
+    """The UI's workspace access: a connection reused while active and released when idle, with a durable
+    journal for decisions made while another process holds the file."""
 
     def __init__(self, db: str | Path, *, reviewer: str | None = None, wait: float = 3.0) -> None:
         self.db = str(db)
+        self.key = str(Path(self.db).resolve())  # one held connection per file, however the path is spelt
         self.reviewer = reviewer
         self.wait = wait
 
@@ -82,7 +84,7 @@ class ReviewService:
     def workspace(self) -> Iterator[Workspace]:
         """The workspace for one call (calls of this process are serialised); pending journal entries first."""
         with _HELD_LOCK:
-            held = _HELD.setdefault(str(Path(self.db).resolve()), _Held())
+            held = _HELD.setdefault(self.key, _Held())
         with held.lock:
             now = time.monotonic()
             if held.ws is not None and now - held.opened > MAX_HOLD:
@@ -102,13 +104,13 @@ class ReviewService:
 
     def release(self) -> None:
         """Close this process's connection to the workspace now (it reopens on the next call)."""
-        held = _HELD.get(str(Path(self.db).resolve()))
+        held = _HELD.get(self.key)
         if held is not None:
             with held.lock:
                 held.release()
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run fn(workspace, *args, **kwargs) on a fresh connection."""
+        """Run fn(workspace, *args, **kwargs) on this process's connection to the workspace."""
         with self.workspace() as ws:
             return fn(ws, *args, **kwargs)
 

@@ -4,6 +4,7 @@ restart the same queue resumes at the first unreviewed example."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -136,39 +137,12 @@ def wait_for_new_focus(page, old_id: str, shots: Path) -> str:
     return heading(page).split()[0]
 
 
-def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path, tmp_path):
-    need_browser()
+@contextlib.contextmanager
+def served_page(db: Path, port: int, log: Path, url: str):
+    """`curate review` on db, and a headless Chromium page on url once the app has drawn it; both stopped after."""
     from playwright.sync_api import sync_playwright
 
-    port, log = free_port(), tmp_path / "server.log"
-    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"q": json.dumps({"dataset": "rel"})})
-    shots = Path(os.environ.get("CURATE_SCREENSHOTS", tmp_path))
-    server = start(review_path, port, log)
-    seen: list[str] = []
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.goto(url)
-            page.wait_for_selector("text=1 of", timeout=60_000)
-            settle(page)
-            seen.append(heading(page).split()[0])
-            page.screenshot(path=str(shots / "review.png"), full_page=False)
-            page.locator("h4").first.click()  # the page has the keyboard focus, as after a reviewer's first look
-            for n, key in enumerate(("k", "a")):  # keep, accept the suggestion
-                seen.append(press(page, key, seen[-1], shots, review_path, n + 1))
-            after = press(page, "d", seen[-1], shots, review_path, 3)  # remove
-            browser.close()
-    finally:
-        stop(server, port)
-    with Workspace(review_path, wait=10) as ws:
-        rows = ws.con.execute("SELECT example_id, action, new_label, reviewer, source FROM decisions ORDER BY seq"
-                              ).fetchall()
-    assert [(r[0], r[1]) for r in rows] == [(seen[0], "keep"), (seen[1], "relabel"), (seen[2], "remove")]
-    assert rows[1][2] and all(r[3] == "kbd" and r[4] == "ui" for r in rows)
-    assert (shots / "review.png").stat().st_size > 10_000
-
-    server = start(review_path, port, log)  # a restart: nothing in memory, the same queue URL
+    server = start(db, port, log)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
@@ -176,8 +150,33 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
             page.goto(url)
             page.wait_for_selector("text=of", timeout=60_000)
             settle(page)
-            assert heading(page).split()[0] == after
-            page.wait_for_selector("text=3 reviewed", timeout=15_000)
+            yield page
             browser.close()
     finally:
-        stop(server)
+        stop(server, port)
+
+
+def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path, tmp_path):
+    need_browser()
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"q": json.dumps({"dataset": "rel"})})
+    shots = Path(os.environ.get("CURATE_SCREENSHOTS", tmp_path))
+    with served_page(review_path, port, log, url) as page:
+        head = heading(page)
+        assert " 1 of " in head
+        seen = [head.split()[0]]
+        page.screenshot(path=str(shots / "review.png"), full_page=False)
+        page.locator("h4").first.click()  # the page has the keyboard focus, as after a reviewer's first look
+        for n, key in enumerate(("k", "a")):  # keep, accept the suggestion
+            seen.append(press(page, key, seen[-1], shots, review_path, n + 1))
+        after = press(page, "d", seen[-1], shots, review_path, 3)  # remove
+    with Workspace(review_path, wait=10) as ws:
+        rows = ws.con.execute("SELECT example_id, action, new_label, reviewer, source FROM decisions ORDER BY seq"
+                              ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(seen[0], "keep"), (seen[1], "relabel"), (seen[2], "remove")]
+    assert rows[1][2] and all(r[3] == "kbd" and r[4] == "ui" for r in rows)
+    assert (shots / "review.png").stat().st_size > 10_000
+
+    with served_page(review_path, port, log, url) as page:  # a restart: nothing in memory, the same queue URL
+        assert heading(page).split()[0] == after
+        page.wait_for_selector("text=3 reviewed", timeout=15_000)

@@ -78,7 +78,7 @@ def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *,
     _advance(svc, q, (pos + 1) if pos is not None else 0)
 
 
-def _move(svc: ReviewService, q: Queue, step: int) -> None:
+def _move(q: Queue, step: int) -> None:
     """Next / previous / skip: the neighbouring example in queue order (skip leaves it unreviewed)."""
     pos = q.position(st.session_state.get(S.FOCUS))
     pos = -1 if pos is None and step > 0 else (pos if pos is not None else len(q))
@@ -98,8 +98,7 @@ def _undo(svc: ReviewService, dataset: str) -> None:
     if done is None:
         st.session_state[S.FLASH] = ("info", "nothing of yours left to undo")
     elif "batch" in done:
-        st.session_state[S.FLASH] = ("success", f"undid bulk batch {done['batch']}: {done['reverted']} restored"
-                                                + (f", {done['changed_since']} changed since and left" if done['changed_since'] else ""))
+        st.session_state[S.FLASH] = ("success", _batch_undone(done["batch"], done))
     else:
         st.session_state[S.FOCUS] = done["example_id"]
         st.session_state[S.FLASH] = ("success", f"undid your decision on {done['example_id']}")
@@ -129,7 +128,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
 
     page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
     prog = page.progress
-    render_progress(q, prog, focus)
+    render_progress(prog)
     flash = st.session_state.pop(S.FLASH, None)
     if flash:
         getattr(st, flash[0])(flash[1])
@@ -180,7 +179,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     st.caption(f"page drawn in {1000 * (time.perf_counter() - t0):.0f} ms")
 
 
-def render_progress(q: Queue, prog: dict, focus: str | None) -> None:
+def render_progress(prog: dict) -> None:
     """Reviewed / remaining, throughput, and each detector's confirmed share of its reviewed flags."""
     total = max(prog["total"], 1)
     st.progress(prog["reviewed"] / total, text=f"{prog['reviewed']} reviewed · {prog['remaining']} to go · "
@@ -214,9 +213,9 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, 
                    args=(svc, q, "relabel", sugg), help="relabel to the suggested label")
     cols[2].button("Remove", key="rv_remove", shortcut="D", disabled=not enabled, on_click=_act,
                    args=(svc, q, "remove"), help="drop it from the cleaned data")
-    cols[3].button("Skip", key="rv_skip", shortcut="S", disabled=not enabled, on_click=_move, args=(svc, q, 1))
-    cols[4].button("Prev", key="rv_prev", shortcut="P", on_click=_move, args=(svc, q, -1))
-    cols[5].button("Next", key="rv_next", shortcut="N", on_click=_move, args=(svc, q, 1))
+    cols[3].button("Skip", key="rv_skip", shortcut="S", disabled=not enabled, on_click=_move, args=(q, 1))
+    cols[4].button("Prev", key="rv_prev", shortcut="P", on_click=_move, args=(q, -1))
+    cols[5].button("Next", key="rv_next", shortcut="N", on_click=_move, args=(q, 1))
     cols[6].button("Undo", key="rv_undo", shortcut="U", on_click=_undo, args=(svc, q.filter.dataset))
     pick_cols = st.columns([3, 2, 2, 1.2])
     pick = pick_cols[0].selectbox("Relabel to (type to search)", labels, index=None, key=S.PICK,
@@ -280,6 +279,10 @@ def _bulk(svc: ReviewService, pending: dict) -> None:
 def _undo_bulk(svc: ReviewService, batch: str) -> None:
     res = svc.call(undo_batch, batch, reviewer=svc.reviewer)
     st.session_state[S.LAST_BATCH] = None
-    st.session_state[S.FLASH] = ("success", f"undid batch {batch}: {res['reverted']} restored"
-                                            + (f", {res['changed_since']} changed since and left"
-                                               if res["changed_since"] else ""))
+    st.session_state[S.FLASH] = ("success", _batch_undone(batch, res))
+
+
+def _batch_undone(batch: str, res: dict) -> str:
+    """What undoing a bulk batch did, in one line."""
+    left = f", {res['changed_since']} changed since and left" if res["changed_since"] else ""
+    return f"undid bulk batch {batch}: {res['reverted']} restored{left}"
