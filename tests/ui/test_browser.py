@@ -180,3 +180,10 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
     with served_page(review_path, port, log, url) as page:  # a restart: nothing in memory, the same queue URL
         assert heading(page).split()[0] == after
         page.wait_for_selector("text=3 reviewed", timeout=15_000)
+        # Evidence: selecting a neighbour's row (its marker cell, left of the first row) opens that example.
+        grid = page.locator("[data-testid='stDataFrame']:visible").nth(1)
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.move(box["x"] + 15, box["y"] + 52)
+        page.mouse.click(box["x"] + 15, box["y"] + 52)
+        wait_for_new_focus(page, after, shots)  # raises unless another example came into focus
