@@ -53,6 +53,12 @@ class ExampleView:
     retrieval: dict[str, Any] | None = None  # query, passage, known positives, ARHN snippet
     history: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def suggested(self) -> str | None:
+        """The label to accept: a flagging detector's suggestion first (findings are ordered best first)."""
+        ordered = [f for f in self.findings if f["flagged"]] + [f for f in self.findings if not f["flagged"]]
+        return next((f["suggested"] for f in ordered if f["suggested"]), None)
+
 
 def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
     """Load one example with its findings (latest run per detector), referenced neighbours and history."""

@@ -41,3 +41,14 @@ def test_retrieval_pair_has_query_passage_and_known_positive(rws):
 def test_unknown_example(rws):
     with pytest.raises(CurateError, match="no example 'nope'"):
         load_example(rws, "rel", "nope")
+
+
+def test_suggested_label_prefers_a_flagging_detector(rws):
+    q = build_queue(rws, QueueFilter(dataset="rel", detectors=["knn-vote"]))
+    v = load_example(rws, "rel", q.ids[0])
+    flagged = [f["suggested"] for f in v.findings if f["flagged"] and f["suggested"]]
+    assert flagged and v.suggested == flagged[0]
+    v.findings = [dict(f, flagged=False) for f in v.findings]
+    assert v.suggested == next(f["suggested"] for f in v.findings if f["suggested"])
+    v.findings = []
+    assert v.suggested is None

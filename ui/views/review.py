@@ -147,8 +147,7 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
     pos = q.position(focus)
     where = f"{pos + 1} of {len(q)}" if pos is not None else "not in this queue (opened from the evidence)"
     st.markdown(f"#### `{view.id}` · {view.split} · {where}")
-    sugg = next((f["suggested"] for f in view.findings if f["flagged"] and f["suggested"]), None) or \
-        next((f["suggested"] for f in view.findings if f["suggested"]), None)
+    sugg = view.suggested
     cols = st.columns(3)
     cols[0].metric("current label", str(view.label), delta=None if view.label == view.original_label
                    else f"was {view.original_label}", delta_color="off")
