@@ -695,6 +695,9 @@ def latest_runs(ws: Workspace, name: str) -> list[str]:
     return [r[0] for r in rows]
 
 
+from curate import cli_export  # noqa: E402,F401  (registers export, diff, export-formats)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="curate")

@@ -68,6 +68,7 @@ def add_relation_tokens(
     extra = {k: v for k, v in rec.items() if k not in used}
     if extra:
         meta["extra"] = extra
+    meta["keys"] = list(rec)  # the record's field order, so a TACRED export writes it back as it came
     text = " ".join(meta["token"])
     sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=marked_text(meta)[0])
 

@@ -10,7 +10,7 @@ from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, read_text, 
 from curate.relation import marked_text, spans_from_chars
 
 _HEAD = re.compile(r'^\s*(\S+)\t"?(.*?)"?\s*$')
-_LABEL = re.compile(r"^[A-Za-z][\w\-]*(\((e1|e2),(e1|e2)\))?$")
+_LABEL = re.compile(r"^[A-Za-z][\w\-:/.]*(\((e1|e2),(e1|e2)\))?$")  # also TACRED names: per:title
 _MARK = re.compile(r"</?e[12]>")
 
 

@@ -53,6 +53,8 @@ class TripletsIngestor(Ingestor):
             if _NEG.match(key):
                 values = value if isinstance(value, list) else [value]
                 for v in values:
+                    if v is None and rec.get(f"{key}_weight") is None:
+                        continue  # a padding cell: Parquet rows with fewer negatives than the widest one
                     if not isinstance(v, str) or not v.strip():
                         raise where.error("negative passage must be a non-empty string", key)
                     negatives.append((key, v))

@@ -1,0 +1,218 @@
+"""Cleaning variants: which examples an export keeps, and with which label.
+
+Every variant is a Policy: optionally the reviewers' decisions, then automatic rules that apply a detector run's
+findings (remove, relabel, or relabel where there is a suggestion and remove otherwise), then optional weights for
+retrieval negatives. The named variants are the papers' (TACRED IS-E/IS-R, EN/RN, ENP/RNP; ARHN R/F/RF) and match
+what `curate eval --downstream` reports.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from curate.decisions import LATEST_DECISIONS
+from curate.errors import CurateError
+from curate.export.base import ExportData
+from curate.ingest.retrieval import NEGATIVE, POSITIVE
+from curate.store import Workspace
+
+Action = Literal["remove", "relabel", "relabel_or_remove"]
+WEIGHT_DETECTORS = ("false-negatives", "arhn")
+
+
+class AutoRule(BaseModel):
+    """Apply one detector run's flagged findings automatically."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    detector: str | None = Field(None, description="use the newest run of this detector (or name a run)")
+    run: str | None = Field(None, description="a run id")
+    action: Action = Field("relabel_or_remove", description="remove; relabel to the suggestion; or relabel where "
+                           "there is a suggestion and remove otherwise")
+    min_score: float | None = Field(None, ge=0, le=1, description="apply findings scoring at least this, flagged "
+                                    "or not (default: the run's flagged findings)")
+    include_positives: bool | None = Field(None, description="with detector tacred-es: pick the newest run with "
+                                           "(true) or without (false) positives")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> AutoRule:
+        if (self.detector is None) == (self.run is None):
+            raise ValueError("give either 'detector' or 'run'")
+        return self
+
+
+class Policy(BaseModel):
+    """How a variant is made: decisions, then automatic rules in order, then optional negative weights."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reviewed: bool = Field(True, description="apply the reviewers' decisions first (they win over automatic rules)")
+    auto: list[AutoRule] = Field(default_factory=list, description="automatic rules, applied in order")
+    protect_splits: list[str] = Field(["test"], description="splits automatic rules never touch")
+    weights: list[str] | None = Field(None, description="retrieval: weight each negative by 1 - the newest score of "
+                                      "these false-negative detectors")
+
+
+def _auto(detector: str, action: Action, **kw: Any) -> Policy:
+    return Policy(reviewed=False, auto=[AutoRule(detector=detector, action=action, **kw)])
+
+
+NAMED: dict[str, Policy] = {
+    "original": Policy(reviewed=False),
+    "reviewed": Policy(reviewed=True),
+    "weighted": Policy(reviewed=True, weights=list(WEIGHT_DETECTORS)),
+    "IS-E": _auto("tacred-is", "remove"),
+    "IS-R": _auto("tacred-is", "relabel_or_remove"),
+    "EN": _auto("tacred-es", "remove", include_positives=False),
+    "RN": _auto("tacred-es", "relabel_or_remove", include_positives=False),
+    "ENP": _auto("tacred-es", "remove", include_positives=True),
+    "RNP": _auto("tacred-es", "relabel_or_remove", include_positives=True),
+    # ARHN: R relabels negatives ranked above the positive, F filters every flagged one, RF does both.
+    "R": _auto("arhn", "relabel"),
+    "F": _auto("arhn", "remove"),
+    "RF": _auto("arhn", "relabel_or_remove"),
+}
+
+
+def variant_policy(variant: str, run: str | None = None) -> Policy:
+    """The policy behind a variant name; DETECTOR-E / DETECTOR-R work for any detector; run pins the run."""
+    if variant in NAMED:
+        policy = NAMED[variant].model_copy(deep=True)
+    elif variant.endswith(("-E", "-R")):
+        policy = _auto(variant[:-2], "remove" if variant.endswith("-E") else "relabel_or_remove")
+    else:
+        raise CurateError(f"unknown variant '{variant}'; known: {', '.join(NAMED)}, or DETECTOR-E / DETECTOR-R")
+    if run is not None:
+        if not policy.auto:
+            raise CurateError(f"variant '{variant}' uses no run; --run goes with automatic variants such as IS-E")
+        policy.auto = [r.model_copy(update={"run": run, "detector": None, "include_positives": None})
+                       for r in policy.auto]
+    return policy
+
+
+Q_FRAME = f"""
+    SELECT e.id, e.split, e.text, e.label AS original_label, e.meta, d.action, d.new_label
+    FROM examples e LEFT JOIN ({LATEST_DECISIONS}) d ON d.example_id = e.id
+    WHERE e.dataset = ? ORDER BY e.split, e.ord
+"""
+Q_RUN = "SELECT run_id, kind, params, dataset, counts FROM runs WHERE run_id = ?"
+Q_RUNS_OF = """
+    SELECT run_id, params FROM runs WHERE dataset = ? AND kind = ? AND status = 'done'
+    ORDER BY finished_at DESC, run_id DESC
+"""
+Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged, evidence FROM findings WHERE run_id = ?"
+
+
+def resolve_run(ws: Workspace, dataset: str, rule: AutoRule) -> dict[str, Any]:
+    """The run a rule applies: the one named, or the newest matching run of its detector."""
+    if rule.run is not None:
+        row = ws.one(Q_RUN, [rule.run])
+        if row is None or row[3] != dataset:
+            raise CurateError(f"no run '{rule.run}' on dataset '{dataset}'")
+        return {"run_id": row[0], "detector": row[1], "params": json.loads(row[2] or "{}")}
+    for run_id, params in ws.con.execute(Q_RUNS_OF, [dataset, rule.detector]).fetchall():
+        p = json.loads(params or "{}")
+        if rule.include_positives is None or bool(p.get("include_positives")) == rule.include_positives:
+            return {"run_id": run_id, "detector": rule.detector, "params": p}
+    extra = ""
+    if rule.include_positives is not None:
+        extra = f" with include_positives={str(rule.include_positives).lower()}"
+        hint = f" -p include_positives={str(rule.include_positives).lower()}"
+    else:
+        hint = ""
+    raise CurateError(f"no run of detector '{rule.detector}'{extra} on '{dataset}'; "
+                      f"run: curate detect {dataset} -d {rule.detector}{hint}")
+
+
+def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportData, dict[str, Any]]:
+    """The variant's examples, and what went into it (runs and decisions used) for the manifest."""
+    info = ws.dataset(dataset)
+    df = ws.con.execute(Q_FRAME, [dataset, dataset]).df()
+    df["meta"] = [json.loads(m) if isinstance(m, str) else {} for m in df["meta"]]
+    n = len(df)
+    label = df["original_label"].to_numpy(dtype=object).copy()
+    removed = np.zeros(n, dtype=bool)
+    changed_by = np.full(n, None, dtype=object)
+    decided = np.zeros(n, dtype=bool)
+    used: dict[str, Any] = {"policy": policy.model_dump(), "runs": [], "decisions": 0}
+    if policy.reviewed:
+        action = df["action"].to_numpy(dtype=object)
+        decided = pd.notna(action) & (action != "reset")
+        rel = action == "relabel"
+        label[rel] = df["new_label"].to_numpy(dtype=object)[rel]
+        removed |= action == "remove"
+        changed_by[decided] = "review"
+        used["decisions"] = int(decided.sum())
+        used["last_decision"] = ws.one("SELECT max(seq) FROM decisions WHERE dataset = ?", [dataset])[0]
+    row_of = {e: i for i, e in enumerate(df["id"].tolist())}
+    protected = df["split"].isin(policy.protect_splits).to_numpy()
+    for rule in policy.auto:
+        run = resolve_run(ws, dataset, rule)
+        applied = 0
+        for ex_id, score, suggested, flagged, _ in ws.con.execute(Q_FINDINGS, [run["run_id"]]).fetchall():
+            i = row_of.get(ex_id)
+            hit = flagged if rule.min_score is None else score >= rule.min_score
+            if i is None or not hit or protected[i] or decided[i] or changed_by[i] is not None:
+                continue  # a reviewer's decision, or an earlier rule, wins
+            if rule.action == "remove" or (rule.action == "relabel_or_remove" and suggested is None):
+                removed[i] = True
+            elif suggested is not None:
+                label[i] = suggested
+            else:
+                continue
+            changed_by[i] = run["run_id"]
+            applied += 1
+        used["runs"].append({**run, "action": rule.action, "min_score": rule.min_score, "applied": applied})
+    weight = np.full(n, np.nan)
+    if policy.weights is not None:
+        weight = _weights(ws, info, df, label, decided, policy.weights, used)
+    original = df["original_label"].to_numpy(dtype=object)
+    change = np.where(removed, "removed", np.where(label != original, "relabelled", None))
+    frame = pd.DataFrame({
+        "id": df["id"], "split": df["split"], "text": df["text"], "label": label, "original_label": original,
+        "meta": df["meta"], "removed": removed, "change": change, "changed_by": changed_by, "weight": weight,
+    })
+    labels = sorted({*(x for x in original if x is not None), *(x for x in label if x is not None)})
+    data = ExportData(info, frame, labels)
+    if info.task == "retrieval":
+        data.texts = _texts(ws, dataset)
+    return data, used
+
+
+def _weights(ws, info, df, label, decided, detectors, used) -> np.ndarray:
+    """1 - the highest false-negative score per negative; positives and reviewed negatives weigh 1."""
+    if info.task != "retrieval":
+        raise CurateError(f"weights are for retrieval negatives; '{info.name}' is a {info.task} dataset")
+    row_of = {e: i for i, e in enumerate(df["id"].tolist())}
+    risk = np.zeros(len(df))
+    found = False
+    for det in detectors:
+        row = ws.one("SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done' "
+                     "ORDER BY finished_at DESC, run_id DESC LIMIT 1", [info.name, det])
+        if row is None:
+            continue
+        found = True
+        used["runs"].append({"run_id": row[0], "detector": det, "action": "weight"})
+        for ex_id, score in ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [row[0]]).fetchall():
+            i = row_of.get(ex_id)
+            if i is not None:
+                risk[i] = max(risk[i], float(score))
+    if not found:
+        raise CurateError(f"no run of {' or '.join(detectors)} on '{info.name}' to weigh negatives by; "
+                          f"run: curate detect {info.name} -d false-negatives")
+    weight = np.where((label == NEGATIVE) & ~decided, 1.0 - risk, 1.0)
+    weight[label == POSITIVE] = 1.0
+    return np.round(weight, 4)
+
+
+def _texts(ws: Workspace, dataset: str) -> dict[str, dict[str, tuple[str, dict[str, Any]]]]:
+    out: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {"query": {}, "passage": {}}
+    for kind, tid, text, meta in ws.con.execute(
+            "SELECT kind, id, text, meta FROM texts WHERE dataset = ?", [dataset]).fetchall():
+        out.setdefault(kind, {})[tid] = (text, json.loads(meta) if meta else {})
+    return out

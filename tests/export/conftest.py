@@ -1,0 +1,45 @@
+"""Sample datasets ingested into a real DuckDB file, and the helpers to read an export back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from curate.decisions import Decision, record
+from curate.ingest import ingest
+from curate.store import Workspace
+from tests.conftest import SAMPLE
+
+
+def write_slice(src: Path, dst: Path, n: int) -> Path:
+    """The first n records of a TACRED JSON file, in the same layout."""
+    records = json.loads(src.read_text())[:n]
+    dst.write_text("[\n" + ",\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n]\n")
+    return dst
+
+
+@pytest.fixture
+def rel_ws(tmp_path: Path):
+    """The relation sample (train 400 / dev 100 / test 100) with a relabel, a removal and a keep decided."""
+    src = tmp_path / "rel"
+    src.mkdir()
+    for split, n in (("train", 400), ("dev", 100), ("test", 100)):
+        write_slice(SAMPLE / "relation" / f"{split}.json", src / f"{split}.json", n)
+    ws = Workspace(tmp_path / "ws.duckdb")
+    ingest(ws, src, "tacred", "rel")
+    record(ws, "rel", [Decision("train-00001", "relabel", "per:title"), Decision("train-00002", "remove"),
+                       Decision("train-00003", "keep")], reviewer="t", source="test")
+    yield ws, src
+    ws.close()
+
+
+def rows_of(ws: Workspace, name: str) -> list[tuple]:
+    """(id, split, text, label) of every example, or for retrieval (split, query, passage, label)."""
+    if ws.dataset(name).task == "retrieval":
+        return sorted(ws.con.execute(
+            "SELECT split, json_extract_string(meta, '$.query'), text, label FROM examples WHERE dataset = ?",
+            [name]).fetchall())
+    return sorted(ws.con.execute("SELECT id, split, text, label FROM current_examples WHERE dataset = ? "
+                                 "AND NOT removed", [name]).fetchall())
