@@ -704,4 +704,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the imported module's app: the command modules register on curate.cli.app, not on __main__'s copy.
+    from curate.cli import main as _main
+
+    sys.exit(_main())

@@ -1,0 +1,118 @@
+"""Cleaning variants against real detector runs: what each removes or relabels, policies, weights, ARHN R/F/RF."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from curate.decisions import Decision, record
+from curate.detect import run_detector
+from curate.embed import embed_dataset
+from curate.errors import CurateError
+from curate.export import Policy, export, prepare
+from curate.export.variants import AutoRule
+from curate.store import Workspace
+
+
+@pytest.fixture
+def rel_runs(rel_ws):
+    """The relation slice embedded, with one Intrinsic Strategy run."""
+    ws, _ = rel_ws
+    embed_dataset(ws, "rel")
+    run = run_detector(ws, "rel", "tacred-is", {"threshold": 0.3, "balanced_model": True, "folds": 3})
+    assert run.counts["flagged"] > 0
+    return ws, run.run_id
+
+
+def _flagged(ws, run_id):
+    return {e: s for e, s in ws.con.execute(
+        "SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged", [run_id]).fetchall()}
+
+
+def test_is_e_removes_exactly_the_flagged_and_is_r_relabels_them(rel_runs):
+    ws, run_id = rel_runs
+    flagged = _flagged(ws, run_id)
+    e, used = prepare(ws, "rel", "IS-E")
+    assert set(e.frame.loc[e.frame["removed"], "id"]) == set(flagged)
+    assert used["runs"][0]["run_id"] == run_id and used["decisions"] == 0  # automatic variants ignore decisions
+    r, _ = prepare(ws, "rel", "IS-R")
+    got = r.frame.set_index("id")
+    for ex_id, suggestion in flagged.items():
+        if suggestion is None:
+            assert got.loc[ex_id, "removed"]
+        else:
+            assert got.loc[ex_id, "label"] == suggestion and got.loc[ex_id, "change"] == "relabelled"
+    untouched = got.drop(index=list(flagged))
+    assert (untouched["label"] == untouched["original_label"]).all() and not untouched["removed"].any()
+
+
+def test_policy_reviewed_first_then_auto_above_a_score_never_on_test(rel_runs):
+    ws, run_id = rel_runs
+    top = ws.con.execute("SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged "
+                         "ORDER BY score DESC LIMIT 2", [run_id]).fetchall()
+    kept_by_reviewer = top[0][0]
+    record(ws, "rel", [Decision(kept_by_reviewer, "keep")], reviewer="t", source="test")
+    policy = Policy(auto=[AutoRule(run=run_id, action="relabel", min_score=0.0)], protect_splits=["train"])
+    data, used = prepare(ws, "rel", policy=policy)
+    assert used["runs"][0]["applied"] == 0  # every finding lies in the protected train split
+    policy = Policy(auto=[AutoRule(run=run_id, action="relabel_or_remove")])
+    data, used = prepare(ws, "rel", policy=policy)
+    row = data.frame.set_index("id")
+    assert row.loc[kept_by_reviewer, "changed_by"] == "review" and pd.isna(row.loc[kept_by_reviewer, "change"])
+    assert row.loc["train-00001", "label"] == "per:title"  # the reviewed relabel from the fixture
+    assert used["runs"][0]["applied"] == len(_flagged(ws, run_id)) - 1 - (kept_by_reviewer == "train-00001")
+
+
+def test_named_variant_without_a_run_says_which_command_to_run(rel_ws):
+    ws, _ = rel_ws
+    with pytest.raises(CurateError, match=r"curate detect rel -d tacred-es -p include_positives=true"):
+        prepare(ws, "rel", "ENP")
+    with pytest.raises(CurateError, match="unknown variant 'bogus'"):
+        prepare(ws, "rel", "bogus")
+
+
+@pytest.fixture(scope="module")
+def ret_runs(retrieval_db, tmp_path_factory):
+    """The retrieval slice with a false-negatives run and an ARHN run (offline embedding judge)."""
+    db, _ = retrieval_db
+    copy = tmp_path_factory.mktemp("ret_export") / "ret.duckdb"
+    shutil.copy(db, copy)
+    ws = Workspace(copy)
+    fn = run_detector(ws, "ret", "false-negatives")
+    arhn = run_detector(ws, "ret", "arhn", {"judge": "embedding", "answer_threshold": 0.5, "max_negatives": 5})
+    yield ws, fn.run_id, arhn.run_id
+    ws.close()
+
+
+def test_weighted_triplets_carry_one_weight_per_negative(ret_runs, tmp_path):
+    ws, fn_run, _ = ret_runs
+    risk = dict(ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [fn_run]).fetchall())
+    result = export(ws, "ret", tmp_path / "w", variant="weighted", fmt="triplets")
+    rows = [json.loads(x) for x in (tmp_path / "w" / "train.jsonl").read_text().splitlines()]
+    weights = [r[k] for r in rows for k in r if k.endswith("_weight")]
+    assert weights and all(0.0 <= w <= 1.0 for w in weights) and min(weights) < 1.0
+    assert all(f"negative_{k.split('_')[1]}" in r for r in rows for k in r if k.endswith("_weight"))
+    data, _ = prepare(ws, "ret", "weighted")
+    neg = data.frame[data.frame["label"] == "negative"]
+    riskiest = max(neg["id"], key=lambda i: risk.get(i, 0))
+    assert neg.set_index("id").loc[riskiest, "weight"] == pytest.approx(1 - risk[riskiest], abs=1e-4)
+    assert (data.frame.loc[data.frame["label"] == "positive", "weight"] == 1.0).all()
+    assert result.manifest["weighted"] is True
+
+
+def test_arhn_r_f_rf(ret_runs):
+    ws, _, arhn_run = ret_runs
+    actions = {e: json.loads(ev)["action"] for e, ev in ws.con.execute(
+        "SELECT example_id, evidence FROM findings WHERE run_id = ? AND flagged", [arhn_run]).fetchall()}
+    assert {"R", "F"} <= set(actions.values()), "the slice needs both kinds for this test"
+    r, _ = prepare(ws, "ret", "R")
+    f, _ = prepare(ws, "ret", "F")
+    rf, _ = prepare(ws, "ret", "RF")
+    relabelled = lambda d: set(d.frame.loc[d.frame["change"] == "relabelled", "id"])  # noqa: E731
+    removed = lambda d: set(d.frame.loc[d.frame["removed"], "id"])  # noqa: E731
+    assert relabelled(r) == {e for e, a in actions.items() if a == "R"} and not removed(r)
+    assert removed(f) == set(actions) and not relabelled(f)
+    assert relabelled(rf) == relabelled(r) and removed(rf) == {e for e, a in actions.items() if a == "F"}
