@@ -695,7 +695,7 @@ def latest_runs(ws: Workspace, name: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-from curate import cli_export  # noqa: E402,F401  (registers export, diff, export-formats)
+from curate import cli_export, cli_run  # noqa: E402,F401  (register export, diff, export-formats, run)
 
 
 def main() -> None:

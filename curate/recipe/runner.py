@@ -1,0 +1,375 @@
+"""Running a recipe: ingest, embed, detect, evaluate, export, gates, report; unchanged steps are reused.
+
+Exit codes: 0 every gate passed, 1 a gate failed, 2 an error (bad recipe, bad input, a failed step).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate import __version__
+from curate.errors import CurateError
+from curate.recipe.schema import RecipeError, load_recipe, locate
+from curate.store import Workspace
+
+REPORT_JSON = "report.json"
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass
+class Step:
+    """One step's outcome, for the log line and the report."""
+
+    kind: str
+    name: str
+    status: str  # ran | reused | failed
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RecipeResult:
+    """Everything a recipe run did: steps, runs, evaluations, exports, gates and the exit code."""
+
+    recipe: str
+    name: str
+    output: str
+    workspace: str
+    started_at: str
+    status: str = "running"
+    exit_code: int = 2
+    seconds: float = 0.0
+    error: str | None = None
+    steps: list[Step] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    exports: list[dict[str, Any]] = field(default_factory=list)
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    findings: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    curate_version: str = __version__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report.json content."""
+        return asdict(self)
+
+
+def expand_env(value: Any) -> Any:
+    """${VAR} and ${VAR:-default} in string values (never re-parsed as YAML); an empty result becomes null."""
+    if isinstance(value, dict):
+        return {k: expand_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v) for v in value]
+    if isinstance(value, str) and "${" in value:
+        out = _ENV.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+        return out or None
+    return value
+
+
+class Plan:
+    """A validated recipe with its paths resolved; check() finds what would fail before anything runs."""
+
+    def __init__(self, path: str | Path, *, output: str | Path | None = None, workspace: str | Path | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RecipeError(self.path, "no such recipe file")
+        text = self.path.read_text(encoding="utf-8")
+        self.recipe = load_recipe(self.path, text, transform=expand_env)
+        self.node = yaml.compose(text, Loader=yaml.SafeLoader)
+        self.base = self.path.resolve().parent
+        self.name = self.recipe.name or self.path.stem
+        self.output = Path(output) if output else (self.resolve(self.recipe.output) if self.recipe.output
+                                                   else Path("out") / self.name)
+        self.workspace = Path(workspace) if workspace else (self.resolve(self.recipe.workspace)
+                                                            if self.recipe.workspace else self.output / "curate.duckdb")
+
+    def resolve(self, p: str) -> Path:
+        """A recipe path: relative to the recipe's folder."""
+        q = Path(os.path.expanduser(p))
+        return q if q.is_absolute() else self.base / q
+
+    def error(self, loc: tuple[Any, ...], message: str) -> RecipeError:
+        """A RecipeError at the line of loc."""
+        line, where = locate(self.node, loc)
+        return RecipeError(self.path, f"{'.'.join(where)}: {message}" if where else message, line)
+
+    def dataset_of(self, step: Any, key: str = "dataset") -> str:
+        """The dataset a step works on."""
+        return getattr(step, key) or self.recipe.dataset
+
+    def check(self, *, overwrite: bool = False) -> None:
+        """Everything that can be known before running: inputs exist, detectors fit the tasks, gates resolve."""
+        from curate.detect.base import REGISTRY as DETECTORS
+        from curate.export.base import REGISTRY as EXPORTERS
+        from curate.export.variants import variant_policy
+        from curate.ingest import make_options
+
+        tasks: dict[str, str] = {}
+        if self.workspace.exists():
+            try:
+                with Workspace(self.workspace, read_only=True, wait=1) as ws:
+                    tasks = {d["name"]: d["task"] for d in ws.datasets()}
+            except CurateError:
+                pass
+        for i, step in enumerate(self.recipe.ingest):
+            src = self.resolve(step.path)
+            if not src.exists():
+                raise self.error(("ingest", i, "path"), f"no such file or folder: {src}")
+            for key, value in step.options.model_dump().items():
+                if key.endswith("_file") and value and not self.resolve(value).exists():
+                    raise self.error(("ingest", i, "options", key), f"no such file: {self.resolve(value)}")
+            ingestor, opts = make_options(step.format, step.options.model_dump(exclude_unset=True))
+            if ingestor.creates_dataset:
+                tasks[self.dataset_of(step, "name")] = ingestor.task_for(opts)
+        for i, step in enumerate(self.recipe.detect):
+            ds = self.dataset_of(step)
+            task = tasks.get(ds)
+            if task is None:
+                raise self.error(("detect", i), f"dataset '{ds}' is neither ingested by this recipe nor in "
+                                 f"{self.workspace}")
+            if task not in DETECTORS[step.detector].tasks:
+                raise self.error(("detect", i, "detector"), f"'{step.detector}' works on "
+                                 f"{' or '.join(DETECTORS[step.detector].tasks)} datasets; '{ds}' is {task}")
+        for i, ev in enumerate(self.recipe.evaluate):
+            if not self.resolve(ev.gold).is_file():
+                raise self.error(("evaluate", i, "gold"), f"no such file: {self.resolve(ev.gold)}")
+        names = set()
+        for i, step in enumerate(self.recipe.exports):
+            ds = self.dataset_of(step)
+            if ds not in tasks:
+                raise self.error(("exports", i), f"dataset '{ds}' is neither ingested by this recipe nor in "
+                                 f"{self.workspace}")
+            if tasks[ds] not in EXPORTERS[step.format].tasks:
+                raise self.error(("exports", i, "format"), f"format '{step.format}' exports "
+                                 f"{' or '.join(EXPORTERS[step.format].tasks)} datasets; '{ds}' is {tasks[ds]}")
+            if step.variant is not None:
+                try:
+                    variant_policy(step.variant, step.run)
+                except CurateError as exc:
+                    raise self.error(("exports", i, "variant"), str(exc)) from None
+            names.add(step.name or step.path)
+            target = self.export_path(step)
+            if target.exists() and not self.inside_output(target) and not overwrite and not _ours(target):
+                raise self.error(("exports", i, "path"), f"{target} exists; pass --overwrite to replace it")
+        for i, gate in enumerate(self.recipe.gates):
+            cond = gate.fail_if
+            if hasattr(cond, "export") and cond.export not in names:
+                raise self.error(("gates", i, "fail_if", "export"), f"no export named '{cond.export}' "
+                                 f"(exports: {', '.join(sorted(names)) or 'none'})")
+            detector = getattr(cond, "detector", None) or ("near-duplicates" if hasattr(cond, "leaks") else None)
+            if detector and not any(s.detector == detector and (cond.dataset is None or self.dataset_of(s) == cond.dataset)
+                                    for s in self.recipe.detect):
+                raise self.error(("gates", i, "fail_if"), f"needs a '{detector}' step in detect")
+        if self.output.exists() and not overwrite and not _report_of(self.output, self.name):
+            raise RecipeError(self.path, f"output folder {self.output} exists and holds no report of recipe "
+                              f"'{self.name}'; pass --overwrite to use it anyway or --out to pick another")
+
+    def export_path(self, step: Any) -> Path:
+        """Where an export goes: relative paths land in the output folder."""
+        p = Path(os.path.expanduser(step.path))
+        return p if p.is_absolute() else self.output / p
+
+    def inside_output(self, p: Path) -> bool:
+        """Whether p lies in the recipe's own output folder."""
+        return self.output.resolve() in p.resolve().parents
+
+
+def _report_of(output: Path, name: str) -> bool:
+    try:
+        return json.loads((output / REPORT_JSON).read_text())["name"] == name
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _ours(target: Path) -> bool:
+    return (target / "manifest.json").is_file()
+
+
+def input_fingerprint(paths: list[Path], step: dict[str, Any]) -> str:
+    """Content hash of every input file and the step's settings: an unchanged ingest is reused."""
+    h = hashlib.sha256(json.dumps(step, sort_keys=True, default=str).encode())
+    for p in paths:
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            h.update(str(f.relative_to(p) if p.is_dir() else f.name).encode())
+            with open(f, "rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()
+
+
+def run_recipe(
+    path: str | Path, *, force: bool = False, overwrite: bool = False, output: str | Path | None = None,
+    workspace: str | Path | None = None, echo: Callable[[str], None] = print,
+) -> RecipeResult:
+    """Run a recipe end to end and write its report; never raises for a failed step (see exit_code)."""
+    plan = Plan(path, output=output, workspace=workspace)
+    plan.check(overwrite=overwrite)
+    started = time.perf_counter()
+    result = RecipeResult(str(plan.path), plan.name, str(plan.output), str(plan.workspace),
+                          datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    plan.output.mkdir(parents=True, exist_ok=True)
+    try:
+        with Workspace(plan.workspace) as ws:
+            _Runner(plan, ws, result, force, overwrite, echo).run()
+            result.exit_code = 1 if any(g["failed"] for g in result.gates) else 0
+            result.status = "gate failed" if result.exit_code else "passed"
+    except CurateError as exc:
+        result.status, result.error, result.exit_code = "error", str(exc), 2
+        echo(f"error: {exc}")
+    finally:
+        result.seconds = round(time.perf_counter() - started, 2)
+        from curate.recipe.report import write_report
+
+        write_report(plan, result)
+    return result
+
+
+class _Runner:
+    def __init__(self, plan: Plan, ws: Workspace, result: RecipeResult, force: bool, overwrite: bool, echo):
+        self.plan, self.ws, self.result, self.force, self.overwrite, self.echo = plan, ws, result, force, overwrite, echo
+        self.recipe = plan.recipe
+        self.contexts: dict[str, Any] = {}
+        self.reingested: set[str] = set()
+        try:
+            self.previous = json.loads((plan.output / REPORT_JSON).read_text())
+        except (OSError, ValueError):
+            self.previous = {}
+
+    def run(self) -> None:
+        for i, step in enumerate(self.recipe.ingest):
+            self._step("ingest", f"{self.plan.dataset_of(step, 'name')} <- {step.path}", self._ingest, step)
+        datasets = list(dict.fromkeys([*(self.plan.dataset_of(s) for s in self.recipe.detect),
+                                       *(self.plan.dataset_of(s, "name") for s in self.recipe.ingest
+                                         if self._creates(s))]))
+        for ds in datasets:
+            self._step("embed", ds, self._embed, ds)
+        for step in self.recipe.detect:
+            self._step("detect", f"{step.detector} on {self.plan.dataset_of(step)}", self._detect, step)
+        for ev in self.recipe.evaluate:
+            self._step("evaluate", f"{self.plan.dataset_of(ev)} vs {ev.gold}", self._evaluate, ev)
+        for step in self.recipe.exports:
+            self._step("export", step.name or step.path, self._export, step)
+        from curate.recipe.gates import evaluate_gate
+
+        for gate in self.recipe.gates:
+            g = evaluate_gate(self.ws, gate, self.result.runs, self.result.exports)
+            self.result.gates.append(g)
+            self.echo(f"[gate] {g['name']}: {g['value']:g} ({g['condition']}) -> {'FAILED' if g['failed'] else 'passed'}")
+
+    def _step(self, kind: str, name: str, fn, *args) -> None:
+        t = time.perf_counter()
+        try:
+            status, details, line = fn(*args)
+        except CurateError as exc:
+            self.result.steps.append(Step(kind, name, "failed", round(time.perf_counter() - t, 2), {"error": str(exc)}))
+            raise CurateError(f"step {kind} '{name}' failed: {exc}") from None
+        seconds = round(time.perf_counter() - t, 2)
+        self.result.steps.append(Step(kind, name, status, seconds, details))
+        self.echo(f"[{kind}] {name}: {line} ({'reused, ' if status == 'reused' else ''}{seconds:.1f} s)")
+
+    @staticmethod
+    def _creates(step: Any) -> bool:
+        from curate.ingest.base import REGISTRY
+
+        return REGISTRY[step.format].creates_dataset
+
+    def _ingest(self, step):
+        from curate.ingest import ingest
+
+        name = self.plan.dataset_of(step, "name")
+        opts = step.options.model_dump(exclude_unset=True)
+        paths = [self.plan.resolve(step.path)]
+        for key, value in list(opts.items()):
+            if key.endswith("_file") and value:
+                opts[key] = str(self.plan.resolve(value))
+                paths.append(Path(opts[key]))
+        fp = input_fingerprint(paths, {"format": step.format, "options": opts, "split": step.split,
+                                       "version": __version__})
+        creates = self._creates(step)
+        key = "input_fingerprint" if creates else f"patch_fingerprint:{step.format}:{paths[0].name}"
+        if not self.force and self.ws.has_dataset(name) and name not in self.reingested \
+                and self.ws.dataset(name).meta.get(key) == fp:
+            return "reused", {"fingerprint": fp}, "input unchanged"
+        res = ingest(self.ws, paths[0], step.format, name, split=step.split, replace=True, options=opts)
+        if creates:
+            self.reingested.add(name)
+        meta = self.ws.dataset(name).meta
+        meta[key] = fp
+        self.ws.con.execute("UPDATE datasets SET meta = ? WHERE name = ?", [json.dumps(meta), name])
+        what = ", ".join(f"{v} {k}" for k, v in res.counts.items() if v)
+        return "ran", {"counts": res.counts, "splits": res.splits, "fingerprint": fp}, what
+
+    def _embed(self, ds):
+        from curate.embed import embed_dataset
+
+        r = embed_dataset(self.ws, ds, model=self.recipe.embed.model, batch_size=self.recipe.embed.batch_size)
+        status = "reused" if r.computed == 0 else "ran"
+        return status, asdict(r), f"{r.computed} embedded, {r.cached} from the cache"
+
+    def _detect(self, step):
+        from curate.detect import Context, run_detector
+
+        ds = self.plan.dataset_of(step)
+        if ds not in self.contexts:
+            self.contexts[ds] = Context(self.ws, ds, model=self.recipe.embed.model)
+        r = run_detector(self.ws, ds, step.detector, step.params.model_dump(exclude_unset=True),
+                         model=self.recipe.embed.model, force=self.force, ctx=self.contexts[ds])
+        run = {"run_id": r.run_id, "detector": r.detector, "dataset": ds, "counts": r.counts, "reused": r.reused}
+        self.result.runs.append(run)
+        top = self.recipe.report.top_findings
+        if top:
+            rows = self.ws.con.execute(
+                "SELECT f.example_id, f.score, c.label, f.suggested_label, f.reason FROM findings f "
+                "JOIN current_examples c ON c.dataset = ? AND c.id = f.example_id WHERE f.run_id = ? AND f.flagged "
+                "ORDER BY f.score DESC, f.example_id LIMIT ?", [ds, r.run_id, top]).fetchall()
+            self.result.findings[r.run_id] = [dict(zip(("id", "score", "label", "suggested", "reason"), x)) for x in rows]
+        c = r.counts
+        return ("reused" if r.reused else "ran"), run, f"{c['flagged']} flagged of {c['scored']} scored ({r.run_id})"
+
+    def _evaluate(self, ev):
+        from curate.evaluate import evaluate
+
+        ds = self.plan.dataset_of(ev)
+        runs = [r["run_id"] for r in self.result.runs if r["dataset"] == ds]
+        if not runs:
+            raise CurateError(f"no detector run on '{ds}' to evaluate")
+        gold = self.plan.resolve(ev.gold)
+        rows = evaluate(self.ws, ds, gold, runs)
+        entry = {"dataset": ds, "gold": ev.gold, "gold_sha256": input_fingerprint([gold], {}), "runs": runs,
+                 "results": rows}
+        self.result.evaluations.append(entry)
+        best = max(rows, key=lambda r: r.get("precision_at_k") or 0)
+        # Cheap to recompute; "reused" says the figures cannot differ from the last run's (same runs, same gold).
+        same = any(p.get("runs") == runs and p.get("gold_sha256") == entry["gold_sha256"]
+                   for p in self.previous.get("evaluations", []))
+        return ("reused" if same else "ran"), {"runs": runs}, \
+            f"best precision@k {best['precision_at_k']} ({best['detector']})"
+
+    def _export(self, step):
+        from curate.export import export
+
+        ds = self.plan.dataset_of(step)
+        target = self.plan.export_path(step)
+        res = export(self.ws, ds, target, variant=step.variant or "policy", fmt=step.format, run=step.run,
+                     policy=step.policy, options=step.options.model_dump(exclude_unset=True),
+                     overwrite=self.overwrite or self.plan.inside_output(target),
+                     reuse=not self.force)
+        s = res.summary
+        row = {"name": step.name or step.path, "dataset": ds, "variant": res.variant, "format": res.format,
+               "path": str(target), "examples": s["examples"], "exported": s["exported"], "removed": s["removed"],
+               "relabelled": s["relabelled"], "by_split": s["by_split"], "reused": res.reused,
+               "files": res.files}
+        self.result.exports.append(row)
+        return ("reused" if res.reused else "ran"), {"path": str(target)}, \
+            f"{s['exported']} of {s['examples']} exported, {s['removed']} removed, {s['relabelled']} relabelled"
