@@ -20,6 +20,7 @@ class HfExporter(Exporter):
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:
         import datasets
 
+        datasets.disable_progress_bars()  # curate reports its own steps; these bars flood CI logs
         records = {split: [flat_record(r, data.info.task) for r in part.itertuples()] for split, part in data.splits()}
         columns: dict[str, None] = {}
         for recs in records.values():

@@ -345,7 +345,7 @@ class _Runner:
         if not runs:
             raise CurateError(f"no detector run on '{ds}' to evaluate")
         gold = self.plan.resolve(ev.gold)
-        rows = evaluate(self.ws, ds, gold, runs)
+        rows = evaluate(self.ws, ds, gold, runs, id_field=ev.id_field)
         entry = {"dataset": ds, "gold": ev.gold, "gold_sha256": input_fingerprint([gold], {}), "runs": runs,
                  "results": rows}
         self.result.evaluations.append(entry)

@@ -120,6 +120,7 @@ class Evaluate(_Strict):
 
     dataset: str | None = None
     gold: str
+    id_field: str = Field("id", description="the gold file's field holding example ids")
 
 
 class Report(_Strict):
@@ -229,7 +230,7 @@ def _message(err: dict[str, Any], path: list[str]) -> str:
     if err["type"] == "union_tag_invalid":
         ctx = err.get("ctx", {})
         what = "detector" if ctx.get("discriminator") == "'detector'" else "format"
-        return f"{loc}: unknown {what} {ctx.get('tag')}; known: {ctx.get('expected_tags')}"
+        return f"{loc}: unknown {what} '{str(ctx.get('tag')).strip(chr(39))}'; known: {ctx.get('expected_tags')}"
     if err["type"] == "union_tag_not_found":
         return f"{loc}: needs a '{err.get('ctx', {}).get('discriminator', '').strip(chr(39))}' key"
     msg = err["msg"].removeprefix("Value error, ")
