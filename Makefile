@@ -41,4 +41,4 @@ sample-data: install
 	$(PY) sample_data/generate.py
 
 clean:
-	rm -rf $(VENV) $(DEMO_DB) .pytest_cache
+	rm -rf $(VENV) $(DEMO_DB) out .pytest_cache

@@ -8,13 +8,15 @@ PORT=${3:-8501}
 PY=$(dirname "$(command -v "$CURATE")")/python
 export CURATE_DB=$DB
 echo "== workspace: $DB"
-$CURATE ingest sample_data/relation --format tacred --name tacred-sample --replace
-$CURATE ingest sample_data/relation/train_patch.json --format tacred-patch --name tacred-sample
+echo "== the recipe recipes/tacred_is.yaml: ingest, embed, Intrinsic Strategy, eval, exports, gates, report"
+# Its datasets go into the demo workspace so the review UI shows them; a second run reuses every step.
+$CURATE run recipes/tacred_is.yaml --workspace "$DB" --out out/demo/tacred_is
+echo "== report: out/demo/tacred_is/report.md (plots in out/demo/tacred_is/plots/); cleaned splits:"
+ls out/demo/tacred_is/exports
 $CURATE ingest sample_data/classification/train.jsonl --format jsonl --name topics --replace
 $CURATE ingest sample_data/retrieval/beir --format beir --name retrieval-sample --replace \
   --option run_file=sample_data/retrieval/beir/run.trec
 echo "== embedding (cached after the first run)"
-$CURATE embed tacred-sample
 $CURATE embed topics
 $CURATE embed retrieval-sample
 $CURATE datasets
@@ -44,6 +46,9 @@ $CURATE findings retrieval-sample -d arhn --top 3
 kill $FAKE; rm -f .fake_llm_url
 echo "== mining fresh hard negatives (kept below 95% of the positive's score)"
 $CURATE mine retrieval-sample --num-negatives 3 --relative-margin 0.05
+echo "== what the IS-R variant changes, and a cleaned Hugging Face copy of the topics without CL's flags"
+$CURATE diff tacred-sample --variant IS-R --examples 1
+$CURATE export topics --variant confident-learning-E --format hf --out out/demo/topics-hf --overwrite
 echo "== the review queue (what the UI shows first)"
 $CURATE queue tacred-sample --top 5
 if [ -n "${CI:-}" ] || [ "${NO_UI:-0}" = 1 ]; then

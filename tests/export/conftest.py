@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from curate.decisions import Decision, record
+from curate.detect import run_detector
 from curate.ingest import ingest
 from curate.store import Workspace
 from tests.conftest import SAMPLE
@@ -43,3 +45,16 @@ def rows_of(ws: Workspace, name: str) -> list[tuple]:
             [name]).fetchall())
     return sorted(ws.con.execute("SELECT id, split, text, label FROM current_examples WHERE dataset = ? "
                                  "AND NOT removed", [name]).fetchall())
+
+
+@pytest.fixture(scope="session")
+def ret_runs(retrieval_db, tmp_path_factory):
+    """The retrieval slice with a false-negatives run and an ARHN run (offline embedding judge)."""
+    db, _ = retrieval_db
+    copy = tmp_path_factory.mktemp("ret_export") / "ret.duckdb"
+    shutil.copy(db, copy)
+    ws = Workspace(copy)
+    fn = run_detector(ws, "ret", "false-negatives")
+    arhn = run_detector(ws, "ret", "arhn", {"judge": "embedding", "answer_threshold": 0.5, "max_negatives": 5})
+    yield ws, fn.run_id, arhn.run_id
+    ws.close()

@@ -74,19 +74,6 @@ def test_named_variant_without_a_run_says_which_command_to_run(rel_ws):
         prepare(ws, "rel", "bogus")
 
 
-@pytest.fixture(scope="module")
-def ret_runs(retrieval_db, tmp_path_factory):
-    """The retrieval slice with a false-negatives run and an ARHN run (offline embedding judge)."""
-    db, _ = retrieval_db
-    copy = tmp_path_factory.mktemp("ret_export") / "ret.duckdb"
-    shutil.copy(db, copy)
-    ws = Workspace(copy)
-    fn = run_detector(ws, "ret", "false-negatives")
-    arhn = run_detector(ws, "ret", "arhn", {"judge": "embedding", "answer_threshold": 0.5, "max_negatives": 5})
-    yield ws, fn.run_id, arhn.run_id
-    ws.close()
-
-
 def test_weighted_triplets_carry_one_weight_per_negative(ret_runs, tmp_path):
     ws, fn_run, _ = ret_runs
     risk = dict(ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [fn_run]).fetchall())
