@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.detect.context import Context
 from curate.detect.scores import gather_labels
+from curate.registry import registrar
 
 COLUMNS = ["example_id", "score", "suggested_label", "reason", "evidence", "flagged"]
 
@@ -68,12 +69,7 @@ def default_detectors(ws, name: str) -> list[str]:
     return chosen
 
 
-def register(cls: type[Detector]) -> type[Detector]:
-    """Class decorator adding a detector to the registry under its name."""
-    if cls.name in REGISTRY:
-        raise ValueError(f"detector '{cls.name}' registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+register = registrar(REGISTRY, "detector")
 
 
 def frame(

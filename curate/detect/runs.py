@@ -21,6 +21,7 @@ from curate import __version__
 from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams
 from curate.detect.context import Context
 from curate.errors import CurateError
+from curate.registry import option_problems
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -57,10 +58,7 @@ def make_params(detector: str, params: dict[str, Any] | None) -> tuple[Detector,
     try:
         return det, det.Params(**(params or {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: "
-            + ("unknown parameter" if e["type"] == "extra_forbidden" else e["msg"]) for e in exc.errors())
-        raise CurateError(f"detector '{detector}': {problems}") from None
+        raise CurateError(f"detector '{detector}': {option_problems(exc, 'unknown parameter')}") from None
 
 
 def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: DetectorParams, model_key: str) -> str:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from curate import __version__
 from curate.errors import CurateError
+from curate.registry import option_problems
 from curate.export import beir, hf, records, semeval, tacred, triplets  # noqa: F401  (registration)
 from curate.export.base import REGISTRY, ExportData, Exporter, ExportOptions
 from curate.export.diff import summarise
@@ -63,10 +64,7 @@ def make_exporter(fmt: str, options: dict[str, Any] | None) -> tuple[Exporter, E
     try:
         return exporter, exporter.Options(**(options or {}))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: "
-                             + ("not an option of this format" if e["type"] == "extra_forbidden" else e["msg"])
-                             for e in exc.errors())
-        raise CurateError(f"export format '{fmt}': {problems}") from None
+        raise CurateError(f"export format '{fmt}': {option_problems(exc, 'not an option of this format')}") from None
 
 
 def prepare(ws: Workspace, dataset: str, variant: str = "reviewed", *, run: str | None = None,

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from curate.registry import registrar
 from curate.relation import SPAN_KEYS
 from curate.store import DatasetInfo
 
@@ -69,12 +70,15 @@ class Exporter:
 REGISTRY: dict[str, type[Exporter]] = {}
 
 
-def register(cls: type[Exporter]) -> type[Exporter]:
-    """Class decorator adding an exporter to the registry under its name."""
-    if cls.name in REGISTRY:
-        raise ValueError(f"exporter '{cls.name}' registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+register = registrar(REGISTRY, "exporter")
+
+
+def union_columns(records: list[dict[str, Any]]) -> list[str]:
+    """Every key of the records, in first-seen order (rows differ when inputs had optional fields)."""
+    columns: dict[str, None] = {}
+    for rec in records:
+        columns.update(dict.fromkeys(rec))
+    return list(columns)
 
 
 # -- record shapes shared by several formats --------------------------------------------------------------

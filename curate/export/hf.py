@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.export.base import ExportData, ExportOptions, Exporter, flat_record, register
+from curate.export.base import ExportData, ExportOptions, Exporter, flat_record, register, union_columns
 
 
 @register
@@ -22,10 +22,7 @@ class HfExporter(Exporter):
 
         datasets.disable_progress_bars()  # curate reports its own steps; these bars flood CI logs
         records = {split: [flat_record(r, data.info.task) for r in part.itertuples()] for split, part in data.splits()}
-        columns: dict[str, None] = {}
-        for recs in records.values():
-            for rec in recs:
-                columns.update(dict.fromkeys(rec))
+        columns = union_columns([rec for recs in records.values() for rec in recs])
         label_feature = datasets.ClassLabel(names=data.labels)
         parts = {}
         for split, recs in records.items():

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.export.base import ExportData, ExportOptions, Exporter, flat_record, json_line, register
+from curate.export.base import ExportData, ExportOptions, Exporter, flat_record, json_line, register, union_columns
 
 
 def _options(data: ExportData) -> dict[str, Any]:
@@ -56,11 +56,8 @@ class CsvExporter(_Records):
     lists = False
 
     def write_records(self, path: Path, records: list[dict[str, Any]]) -> None:
-        columns: dict[str, None] = {}
-        for rec in records:
-            columns.update(dict.fromkeys(rec))
         with open(path, "w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(columns))
+            writer = csv.DictWriter(fh, fieldnames=union_columns(records))
             writer.writeheader()
             for rec in records:
                 writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, (list, dict)) else v
@@ -77,8 +74,5 @@ class ParquetExporter(_Records):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        columns: dict[str, None] = {}
-        for rec in records:
-            columns.update(dict.fromkeys(rec))
-        table = pa.table({c: [rec.get(c) for rec in records] for c in columns})
+        table = pa.table({c: [rec.get(c) for rec in records] for c in union_columns(records)})
         pq.write_table(table, path)

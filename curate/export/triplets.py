@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.export.base import ExportData, ExportOptions, Exporter, json_line, register
+from curate.export.base import ExportData, ExportOptions, Exporter, json_line, register, union_columns
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
 
 
@@ -68,9 +68,6 @@ class TripletsExporter(Exporter):
                 import pyarrow as pa
                 import pyarrow.parquet as pq
 
-                columns: dict[str, None] = {}
-                for r in rows:
-                    columns.update(dict.fromkeys(r))
-                pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in columns}), path)
+                pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in union_columns(rows)}), path)
             files.append(path)
         return files

@@ -13,6 +13,7 @@ from curate.errors import CurateError, InputError, NotFound
 from curate.ingest import beir, generic, hf, semeval, tacred, tacred_patch, triplets  # noqa: F401  (registration)
 from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
+from curate.registry import option_problems
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,7 @@ def make_options(fmt: str, options: dict[str, Any] | None) -> tuple[Ingestor, In
     try:
         opts = ingestor.Options(**{k: v for k, v in (options or {}).items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'options'}: "
-            + ("not an option of this format" if e["type"] == "extra_forbidden" else e["msg"])
-            for e in exc.errors()
-        )
-        raise CurateError(f"format '{fmt}': {problems}") from None
+        raise CurateError(f"format '{fmt}': {option_problems(exc, 'not an option of this format')}") from None
     return ingestor, opts
 
 

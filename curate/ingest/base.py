@@ -13,6 +13,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from curate.errors import InputError
+from curate.registry import registrar
 
 CHUNK_ROWS = 50_000
 
@@ -66,12 +67,7 @@ class Ingestor:
 REGISTRY: dict[str, type[Ingestor]] = {}
 
 
-def register(cls: type[Ingestor]) -> type[Ingestor]:
-    """Class decorator adding an ingestor to the registry under its name."""
-    if cls.name in REGISTRY:
-        raise ValueError(f"ingestor '{cls.name}' registered twice")
-    REGISTRY[cls.name] = cls
-    return cls
+register = registrar(REGISTRY, "ingestor")
 
 
 class _Columns:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import pandas as pd
 import pytest
@@ -14,7 +13,6 @@ from curate.embed import embed_dataset
 from curate.errors import CurateError
 from curate.export import Policy, export, prepare
 from curate.export.variants import AutoRule
-from curate.store import Workspace
 
 
 @pytest.fixture
