@@ -394,9 +394,10 @@ def findings(
         run_id = run or latest_run(ws, name, detector)
         df = list_findings(ws, run_id, top=top, flagged_only=flagged)
     if as_json:
-        rows = df.to_dict(orient="records")
+        # A NULL cell comes back from DuckDB as NaN: JSON has no NaN, and evidence is a JSON string when present.
+        rows = df.astype(object).where(df.notna(), None).to_dict(orient="records")
         for r in rows:
-            r["evidence"] = json.loads(r["evidence"]) if r["evidence"] else None
+            r["evidence"] = json.loads(r["evidence"]) if isinstance(r["evidence"], str) else None
         emit_json({"run": run_id, "findings": rows})
         return
     out.print(f"run {run_id}")

@@ -72,3 +72,16 @@ def test_detectors_listing():
     info = json.loads(res.output)
     assert info["tacred-is"]["params"]["k"]["default"] == 10
     assert "clean" in info["tacred-es"]["params"]
+
+
+def test_findings_json_with_findings_that_have_no_evidence(relation_db, tmp_path):  # noqa: F811
+    db, _ = relation_db
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(db, copy)
+    base = ["--db", str(copy)]
+    assert runner.invoke(app, [*base, "detect", "rel", "-d", "near-duplicates"]).exit_code == 0
+    res = runner.invoke(app, [*base, "findings", "rel", "-d", "near-duplicates", "--top", "50", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)["findings"]  # strict JSON: no NaN for the NULL cells
+    assert any(r["evidence"] is None for r in rows) and all(r["suggested_label"] is None or
+                                                           isinstance(r["suggested_label"], str) for r in rows)

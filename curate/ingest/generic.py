@@ -38,8 +38,13 @@ class CsvIngestor(_Generic):
     description = "CSV with a header row, with --text-field/--label-field/--id-field mapping"
 
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:
+        # Long fields are legitimate (whole documents): lift the csv module's 128 KiB cap for this read.
+        csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
         reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-        header = reader.fieldnames or []
+        try:
+            header = reader.fieldnames or []
+        except csv.Error as exc:
+            raise InputError(f"not readable as CSV: {exc}", path=path, line=1) from None
         needed = [options.text_field, options.label_field]
         if options.task == "relation":
             needed += [options.fields.get(r, r) for r in RELATION_ROLES[1:5]]
@@ -51,7 +56,7 @@ class CsvIngestor(_Generic):
                 path=path, line=1, field=missing[0],
             )
         n = 0
-        for rec in reader:
+        for rec in _rows(reader, path):
             n += 1
             where = Where(str(path), line=reader.line_num)
             if None in rec:
@@ -59,6 +64,20 @@ class CsvIngestor(_Generic):
             add_record(sink, {k: v for k, v in rec.items() if v != "" or k == options.text_field}, where, options, n)
         if n == 0:
             raise InputError("CSV has a header but no rows", path=path)
+
+
+FIELD_LIMIT = 1 << 30  # 1 GiB per cell: past that a file is broken, not long
+
+
+def _rows(reader: csv.DictReader, path: Path):
+    """The CSV's rows; a malformed one (e.g. an unclosed quote running to the end) names its line."""
+    while True:
+        try:
+            yield next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"not readable as CSV: {exc}", path=path, line=reader.line_num) from None
 
 
 @register
@@ -73,10 +92,18 @@ class ParquetIngestor(_Generic):
             pf = pq.ParquetFile(path)
         except Exception as exc:  # pyarrow raises several types for a non-Parquet file
             raise InputError(f"not a readable Parquet file: {exc}", path=path) from None
-        cols = pf.schema_arrow.names
+        import pyarrow as pa
+
+        schema = pf.schema_arrow
+        cols = schema.names
         for needed in (options.text_field, options.label_field):
             if needed not in cols:
                 raise InputError(f"no column '{needed}'; columns: {', '.join(cols)}", path=path, field=needed)
+        text_type = schema.field(options.text_field).type
+        if not (pa.types.is_string(text_type) or pa.types.is_large_string(text_type)
+                or pa.types.is_string_view(text_type)):
+            raise InputError(f"the text column holds {text_type}, not strings (pick the text column with "
+                             "--text-field)", path=path, field=options.text_field)
         n = 0
         for batch in pf.iter_batches(batch_size=20_000):
             for rec in batch.to_pylist():

@@ -27,7 +27,8 @@ class FieldOptions(IngestOptions):
     )
 
 
-def _str_field(rec: dict[str, Any], key: str, where: Where, *, required: bool = True) -> str | None:
+def _str_field(rec: dict[str, Any], key: str, where: Where, *, required: bool = True,
+               nonempty: bool = False) -> str | None:
     if key not in rec or rec[key] is None:
         if required:
             raise where.error("missing", key)
@@ -35,6 +36,8 @@ def _str_field(rec: dict[str, Any], key: str, where: Where, *, required: bool = 
     v = rec[key]
     if isinstance(v, bool) or not isinstance(v, (str, int)):
         raise where.error(f"expected a string, got {type(v).__name__}", key)
+    if nonempty and isinstance(v, str) and not v.strip():
+        raise where.error("is empty", key)
     return str(v)
 
 
@@ -55,7 +58,7 @@ def add_relation_tokens(
 ) -> None:
     """Add a TACRED-shaped record (token list + inclusive token spans); unmapped keys go to meta.extra."""
     ex_id = _str_field(rec, id_key, where)
-    label = _str_field(rec, label_key, where)
+    label = _str_field(rec, label_key, where, nonempty=True)
     meta: dict[str, Any] = {}
     for role in RELATION_ROLES:
         col = roles.get(role, role)
@@ -87,7 +90,7 @@ def add_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions
         return
     ex_id = _str_field(rec, opts.id_field, where)
     text = _str_field(rec, opts.text_field, where)
-    label = _str_field(rec, opts.label_field, where)
+    label = _str_field(rec, opts.label_field, where, nonempty=True)
     used = {opts.id_field, opts.text_field, opts.label_field, opts.split_field}
     meta: dict[str, Any] = {}
     hash_text = None

@@ -45,6 +45,7 @@ class TacredPatchIngestor(Ingestor):
         if not items:
             raise Where(str(path)).error("the patch holds no entries")
         for where, ex_id, label in items:
-            if not isinstance(label, str) or not label:
-                raise where.error(f"expected a relation name, got {label!r}", "relation")
+            if not isinstance(label, str) or not label.strip():
+                field = f"{ex_id}" if isinstance(data, dict) else "relation"  # a dict entry is named by its key
+                raise where.error(f"expected a relation name for id '{ex_id}', got {label!r}", field)
             sink.add_clean_label(str(ex_id), label, source, where)

@@ -73,6 +73,9 @@ BAD = [
     ("csv", "wrong header", b"id,sentence,label\n1,a,x\n", "field 'text'", "CSV header lacks column(s) text"),
     ("csv", "ragged row", b"id,text,label\n1,a,x,extra\n", "line 2", "row has 4 cells"),
     ("csv", "header only", b"id,text,label\n", "", "no rows"),
+    # The unclosed quote runs to the end of the file: the row it opens has no label.
+    ("csv", "unclosed quote", b'id,text,label\n1,a,x\n2,"b,y\n3,c,z\n', "line 4, field 'label'", "missing"),
+    ("jsonl", "empty label", b'{"id": "1", "text": "a", "label": " "}\n', "field 'label'", "is empty"),
     ("parquet", "not parquet", b"this is not parquet", "", "not a readable Parquet file"),
 ]
 
@@ -94,3 +97,20 @@ def test_relation_span_out_of_range(ws, tmp_path):
                              "obj_start": 3, "obj_end": 40}) + "\n")
     with pytest.raises(InputError, match="line 1, field 'obj_start': character span 3-40 is out of range"):
         ingest(ws, p, "jsonl", "rel", options={"task": "relation"})
+
+
+def test_csv_fields_longer_than_the_csv_module_default_are_read(ws, tmp_path):
+    long_text = "word " * 40_000  # 200 kB in one cell; the csv module stops at 128 KiB by default
+    p = tmp_path / "long.csv"
+    p.write_text(f'id,text,label\n1,"{long_text}",x\n2,short,y\n')
+    ingest(ws, p, "csv", "long")
+    assert ws.examples_frame("long")["text"].str.len().max() == len(long_text)
+
+
+def test_parquet_text_column_of_integers_is_refused(ws, tmp_path):
+    p = tmp_path / "ints.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": [1, 2], "label": ["x", "y"]}), p)
+    before = snapshot(ws)
+    with pytest.raises(InputError, match=r"ints.parquet, field 'text': the text column holds int64, not strings"):
+        ingest(ws, p, "parquet", "ints")
+    assert snapshot(ws) == before

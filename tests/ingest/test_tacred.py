@@ -70,6 +70,7 @@ def test_bad_files(ws, tmp_path, case, data, where, message):
 
 BAD_RECORDS = [
     ("missing field", {"relation": None}, "field 'relation'", "missing"),
+    ("empty relation", {"relation": ""}, "field 'relation'", "is empty"),
     ("mistyped token", {"token": "Bill Gates"}, "field 'token'", "list of tokens"),
     ("mistyped index", {"subj_start": "zero"}, "field 'subj_start'", "integer"),
     ("span out of range", {"obj_start": 7, "obj_end": 9}, "field 'obj_start'", "out of range"),

@@ -66,3 +66,11 @@ def test_duplicate_patch_id_names_both_places(sample, tmp_path):
                              {"id": "train-00001", "relation": "per:age"}]))
     with pytest.raises(InputError, match=r"record 2, field 'id': duplicate id 'train-00001' \(first seen at record 1\)"):
         ingest(sample, p, "tacred-patch", "rel")
+
+
+def test_bad_dict_entry_names_its_key(sample, tmp_path):
+    p = tmp_path / "patch.json"
+    p.write_text(json.dumps({"train-00001": "per:title", "train-00002": 7}))
+    with pytest.raises(InputError, match=r"record 2, field 'train-00002': expected a relation name for id "
+                                         r"'train-00002', got 7"):
+        ingest(sample, p, "tacred-patch", "rel")
