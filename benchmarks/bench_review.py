@@ -178,6 +178,60 @@ def browser(db: Path, presses: int = 30) -> dict[str, float]:
             "app peak RSS, MiB": round(peak[0])}
 
 
+TRIVIAL_APP = """
+import streamlit as st
+st.session_state.setdefault("n", 0)
+def inc(): st.session_state["n"] += 1
+st.button("Next", shortcut="N", on_click=inc, key="b")
+st.markdown(f"#### `item-{st.session_state['n']}` here")
+"""
+
+
+def streamlit_floor(presses: int = 15) -> float:
+    """Median key press to redraw of a one-button Streamlit app: what any Streamlit page costs on this machine."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = Path(tmp) / "app.py"
+        app.write_text(TRIVIAL_APP)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                                 "--server.headless", "true", "--server.address", "127.0.0.1",
+                                 "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            for _ in range(120):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.5)
+            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--no-first-run"]
+            with sync_playwright() as p:
+                b = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+                page = b.new_page()
+                page.goto(f"http://127.0.0.1:{port}/")
+                page.wait_for_selector("h4")
+                page.wait_for_timeout(1500)
+                laps = []
+                for _ in range(presses):
+                    old = page.locator("h4").first.inner_text().split()[0]
+                    t = time.perf_counter()
+                    page.keyboard.press("n")
+                    page.wait_for_function("(old) => { const h = document.querySelector('h4'); "
+                                           "return h && !h.innerText.includes(old); }", arg=old, timeout=30_000)
+                    laps.append(time.perf_counter() - t)
+                    page.wait_for_timeout(300)
+                b.close()
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+    return round(float(np.median(laps)) * 1000, 1)
+
+
 def run(n_examples: int = 1_000_000, n_findings: int = 100_000) -> list[dict]:
     """Build the workspace, measure, and return benchmark rows."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -187,6 +241,7 @@ def run(n_examples: int = 1_000_000, n_findings: int = 100_000) -> list[dict]:
         built = time.perf_counter() - t
         lib = library(db)
         web = browser(db)
+        web["browser key to redraw, one-button Streamlit app (floor), median ms"] = streamlit_floor()
     size = f"{n_examples:,} examples, {n_findings:,} findings"
     rows = [{"measure": "build workspace, s", "value": round(built, 1), "size": size}]
     for k, v in {**lib, **web}.items():

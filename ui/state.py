@@ -28,6 +28,7 @@ SIMILAR = "rv_similar"  # find-similar result for the focus
 NOTE = "rv_note"  # note text input
 PICK = "rv_pick"  # relabel picker
 TYPED = "rv_typed_label"  # a label typed by hand (may be new)
+LABELS = "rv_labels"  # the dataset's labels as the focus panel last loaded them (for the bulk panel)
 
 
 def filter_from_url(default_dataset: str) -> QueueFilter:

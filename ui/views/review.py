@@ -111,7 +111,6 @@ def _open(example_id: str) -> None:
 
 def render(svc: ReviewService, datasets: list[str]) -> None:
     """Draw the review page for the chosen dataset and filter."""
-    t0 = time.perf_counter()
     flt = render_filters(svc, datasets)
     q = current_queue(svc, flt)
     st.sidebar.caption("runs: " + ", ".join(f"{k} ({r[-13:]})" for r, k in q.runs.items()))
@@ -123,12 +122,23 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
         if st.session_state[S.FOCUS] is None:
             _advance(svc, q, 0)
         st.session_state["rv_focus_for"] = flt.key()
+    focus_panel(svc, flt)
+    render_bulk(svc, q, st.session_state.get(S.LABELS, []))
+
+
+@st.fragment
+def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
+    """Progress, the example in focus, its actions and evidence. A fragment: a decision, a key press or an
+    opened neighbour reruns only this part, not the sidebar and the app around it (the sidebar's counts catch
+    up on the next full run)."""
+    t0 = time.perf_counter()
+    q = current_queue(svc, flt)
     focus = st.session_state.get(S.FOCUS)
     S.sync_url(flt, focus)
 
     page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
-    prog = page.progress
-    render_progress(prog)
+    st.session_state[S.LABELS] = page.labels
+    render_progress(page.progress)
     flash = st.session_state.pop(S.FLASH, None)
     if flash:
         getattr(st, flash[0])(flash[1])
@@ -140,7 +150,6 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
         st.success("Nothing left to review in this queue." if len(q) else
                    "No findings match this filter: widen it in the sidebar.")
         render_actions(svc, q, None, labels=page.labels)
-        render_bulk(svc, q, page.labels)
         return
     view = page.view
     st.session_state.setdefault(S.SEEN, {})[focus] = view.last_seq
@@ -174,7 +183,6 @@ def render(svc: ReviewService, datasets: list[str]) -> None:
                              hide_index=True, key="rv_history")
             else:
                 st.caption("no decisions yet")
-    render_bulk(svc, q, page.labels)
     st.caption(f"page drawn in {1000 * (time.perf_counter() - t0):.0f} ms")
 
 
