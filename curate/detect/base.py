@@ -21,6 +21,9 @@ class DetectorParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     split: str | None = Field("train", description="split whose examples are scored (None: every split)")
+    max_flagged_share: float | None = Field(0.15, ge=0, le=1, description="flag at most this share of the split "
+                                            "(the highest scores; never fewer than 50), so a flag set "
+                                            "stays reviewable; None: the method's own rule alone")
 
 
 class ModelParams(DetectorParams):

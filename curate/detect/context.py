@@ -102,6 +102,21 @@ class Context:
             self.timings["knn"] = self.timings.get("knn", 0.0) + time.perf_counter() - t
         return self._knn[key]
 
+    def noise_rate(self, mask: np.ndarray) -> float | None:
+        """cleanlab's estimate of the share of mislabelled examples in mask, from out-of-fold probabilities a
+        detector already computed for exactly these rows (None when none did: estimating is not worth a fit)."""
+        from cleanlab.count import num_label_issues
+
+        for key, (proba, classes) in self._proba.items():
+            if key[0] == mask.tobytes() and key[4] is None and mask.any():
+                index = {c: i for i, c in enumerate(classes)}
+                y = np.array([index[lab] for lab in self.labels[mask]])
+                p = proba[mask] / np.clip(proba[mask].sum(axis=1, keepdims=True), 1e-12, None)
+                if len(set(y.tolist())) < 2:
+                    return None
+                return float(num_label_issues(y, p)) / int(mask.sum())
+        return None
+
     def oof_proba(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
                   labels: np.ndarray | None = None, max_fit: int = 20_000) -> tuple[np.ndarray, list[str]]:
         """Class probabilities of a logistic regression on the embeddings, trained on the masked rows.

@@ -77,3 +77,35 @@ def test_vectorised_vote_matches_the_plain_loop_with_ties_gaps_and_exclusions():
         expected = _vote_by_hand(labels, sims, exclude, cw)
         assert list(winner) == [w for w, _ in expected]
         np.testing.assert_allclose(share, [s for _, s in expected])
+
+
+def test_flag_cap_keeps_the_highest_scores_and_says_so():
+    import pandas as pd
+
+    from curate.detect.runs import MIN_FLAG_CAP, cap_flags
+
+    n = 1000
+    df = pd.DataFrame({"example_id": [f"e{i}" for i in range(n)], "score": np.linspace(0, 1, n),
+                       "suggested_label": None, "reason": "", "evidence": None,
+                       "flagged": np.arange(n) % 2 == 0})  # 500 flagged, half the data
+    capped, info = cap_flags(df, 0.15, None)
+    assert capped["flagged"].sum() == 150 and info == {"flagged_before_cap": 500, "flag_cap": 150}
+    kept = capped.loc[capped["flagged"], "score"]
+    assert kept.min() > df.loc[df["flagged"] & ~capped["flagged"], "score"].max()  # the top of the flagged
+    assert (capped["score"] == df["score"]).all()  # scores, hence rankings, untouched
+    reported, info = cap_flags(df, 0.15, 0.3)  # the noise estimate is reported, and does not raise the cap
+    assert reported["flagged"].sum() == 150 and info["estimated_noise_rate"] == 0.3
+    small = df.head(40)
+    assert cap_flags(small, 0.15, None)[0]["flagged"].sum() == small["flagged"].sum() <= MIN_FLAG_CAP
+    assert cap_flags(df, None, None)[0]["flagged"].sum() == 500
+
+
+def test_flag_cap_counts_against_the_split_not_only_the_scored():
+    import pandas as pd
+
+    from curate.detect.runs import cap_flags
+
+    df = pd.DataFrame({"example_id": [f"e{i}" for i in range(400)], "score": np.linspace(0, 1, 400),
+                       "suggested_label": None, "reason": "", "evidence": None, "flagged": np.ones(400, bool)})
+    # 400 negatives scored out of a 2,000-example split: 15% of the split is 300.
+    assert cap_flags(df, 0.15, None, base=2000)[0]["flagged"].sum() == 300
