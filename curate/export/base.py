@@ -140,3 +140,17 @@ def flat_record(row: Any, task: str, *, lists: bool = True) -> dict[str, Any]:
 def json_line(rec: dict[str, Any]) -> str:
     """One JSON object on one line, UTF-8 kept readable."""
     return json.dumps(rec, ensure_ascii=False, default=str)
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
+    """Records as JSON Lines."""
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.writelines(json_line(rec) + "\n" for rec in records)
+
+
+def write_parquet(path: Path, records: list[dict[str, Any]]) -> None:
+    """Records as one Parquet table; a key missing from a record is a null cell."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({c: [rec.get(c) for rec in records] for c in union_columns(records)}), path)

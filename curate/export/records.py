@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.export.base import ExportData, ExportOptions, Exporter, flat_record, json_line, register, union_columns
+from curate.export.base import (ExportData, ExportOptions, Exporter, flat_record, register, union_columns,
+                                write_jsonl, write_parquet)
 
 
 def _options(data: ExportData) -> dict[str, Any]:
@@ -43,9 +44,7 @@ class JsonlExporter(_Records):
     suffix = ".jsonl"
 
     def write_records(self, path: Path, records: list[dict[str, Any]]) -> None:
-        with open(path, "w", encoding="utf-8") as fh:
-            for rec in records:
-                fh.write(json_line(rec) + "\n")
+        write_jsonl(path, records)
 
 
 @register
@@ -71,8 +70,4 @@ class ParquetExporter(_Records):
     suffix = ".parquet"
 
     def write_records(self, path: Path, records: list[dict[str, Any]]) -> None:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        table = pa.table({c: [rec.get(c) for rec in records] for c in union_columns(records)})
-        pq.write_table(table, path)
+        write_parquet(path, records)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.export.base import ExportData, ExportOptions, Exporter, json_line, register, union_columns
+from curate.export.base import ExportData, ExportOptions, Exporter, register, write_jsonl, write_parquet
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
 
 
@@ -30,6 +30,7 @@ def triplet_rows(data: ExportData, part, max_negatives: int | None = None) -> li
             q["pos"].append(row.text)
         elif row.label == NEGATIVE:
             q["neg"].append((row.text, row.weight))
+    weighted = data.weighted  # a scan of the whole frame: once, not per query
     rows = []
     for qid, q in queries.items():
         negs = q["neg"][:max_negatives] if max_negatives is not None else q["neg"]
@@ -37,7 +38,7 @@ def triplet_rows(data: ExportData, part, max_negatives: int | None = None) -> li
             rec: dict[str, Any] = {"query_id": qid, "anchor": q["query"], "positive": pos}
             for i, (text, _) in enumerate(negs, start=1):
                 rec[f"negative_{i}"] = text
-            if data.weighted:
+            if weighted:
                 for i, (_, w) in enumerate(negs, start=1):
                     rec[f"negative_{i}_weight"] = float(w)
             rows.append(rec)
@@ -57,17 +58,10 @@ class TripletsExporter(Exporter):
         return ("triplets", f"{split}.jsonl", {"query_id_field": "query_id"})
 
     def write(self, data: ExportData, out: Path, options: TripletOptions) -> list[Path]:
+        write = write_jsonl if options.file_format == "jsonl" else write_parquet
         files = []
         for split, part in data.splits():
-            rows = triplet_rows(data, part, options.max_negatives)
             path = out / f"{split}.{options.file_format}"
-            if options.file_format == "jsonl":
-                with open(path, "w", encoding="utf-8") as fh:
-                    fh.writelines(json_line(r) + "\n" for r in rows)
-            else:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                pq.write_table(pa.table({c: [r.get(c) for r in rows] for c in union_columns(rows)}), path)
+            write(path, triplet_rows(data, part, options.max_negatives))
             files.append(path)
         return files

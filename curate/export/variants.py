@@ -119,14 +119,10 @@ def resolve_run(ws: Workspace, dataset: str, rule: AutoRule) -> dict[str, Any]:
         p = json.loads(params or "{}")
         if rule.include_positives is None or bool(p.get("include_positives")) == rule.include_positives:
             return {"run_id": run_id, "detector": rule.detector, "params": p}
-    extra = ""
-    if rule.include_positives is not None:
-        extra = f" with include_positives={str(rule.include_positives).lower()}"
-        hint = f" -p include_positives={str(rule.include_positives).lower()}"
-    else:
-        hint = ""
-    raise CurateError(f"no run of detector '{rule.detector}'{extra} on '{dataset}'; "
-                      f"run: curate detect {dataset} -d {rule.detector}{hint}")
+    positives = "" if rule.include_positives is None else f"include_positives={str(rule.include_positives).lower()}"
+    raise CurateError(f"no run of detector '{rule.detector}'{' with ' + positives if positives else ''} on "
+                      f"'{dataset}'; run: curate detect {dataset} -d {rule.detector}"
+                      f"{' -p ' + positives if positives else ''}")
 
 
 def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportData, dict[str, Any]]:
@@ -170,7 +166,7 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
         used["runs"].append({**run, "action": rule.action, "min_score": rule.min_score, "applied": applied})
     weight = np.full(n, np.nan)
     if policy.weights is not None:
-        weight = _weights(ws, info, df, label, decided, policy.weights, used)
+        weight = _weights(ws, info, row_of, label, decided, policy.weights, used)
     original = df["original_label"].to_numpy(dtype=object)
     change = np.where(removed, "removed", np.where(label != original, "relabelled", None))
     frame = pd.DataFrame({
@@ -184,12 +180,11 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
     return data, used
 
 
-def _weights(ws, info, df, label, decided, detectors, used) -> np.ndarray:
+def _weights(ws, info, row_of, label, decided, detectors, used) -> np.ndarray:
     """1 - the highest false-negative score per negative; positives and reviewed negatives weigh 1."""
     if info.task != "retrieval":
         raise CurateError(f"weights are for retrieval negatives; '{info.name}' is a {info.task} dataset")
-    row_of = {e: i for i, e in enumerate(df["id"].tolist())}
-    risk = np.zeros(len(df))
+    risk = np.zeros(len(row_of))
     found = False
     for det in detectors:
         row = ws.one("SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done' "
