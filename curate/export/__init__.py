@@ -110,7 +110,7 @@ def export(
 def _write(exporter, data, tmp: Path, opts, variant, fmt, used, fp) -> dict[str, Any]:
     files = exporter.write(data, tmp, opts)
     manifest = build_manifest(data, variant=variant, fmt=fmt, used=used, files=files, root=tmp, fingerprint=fp,
-                              options=opts.model_dump(), reads_back=exporter.ingest_args(data))
+                              options=opts.model_dump(), reads_back=exporter.ingest_args(data, opts))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
                                 encoding="utf-8")
     return manifest

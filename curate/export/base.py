@@ -62,7 +62,7 @@ class Exporter:
         """Write the files into the (empty, temporary) folder out; return the files written."""
         raise NotImplementedError
 
-    def ingest_args(self, data: ExportData) -> tuple[str, str, dict[str, Any]] | None:
+    def ingest_args(self, data: ExportData, options: ExportOptions) -> tuple[str, str, dict[str, Any]] | None:
         """How to ingest this export again (format, relative path, options), for the manifest and round trips."""
         return self.reads_back
 

@@ -14,7 +14,7 @@ class HfExporter(Exporter):
     description = "Hugging Face DatasetDict (save_to_disk); 'label' is a ClassLabel, datasets.load_from_disk reads it"
     tasks = ("classification", "relation")
 
-    def ingest_args(self, data: ExportData) -> tuple[str, str, dict[str, Any]]:
+    def ingest_args(self, data: ExportData, options: ExportOptions) -> tuple[str, str, dict[str, Any]]:
         return ("hf", ".", {"task": data.info.task} if data.info.task == "relation" else {})
 
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:

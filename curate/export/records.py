@@ -19,7 +19,7 @@ class _Records(Exporter):
     suffix = ""
     lists = True
 
-    def ingest_args(self, data: ExportData) -> tuple[str, str, dict[str, Any]] | None:
+    def ingest_args(self, data: ExportData, options: ExportOptions) -> tuple[str, str, dict[str, Any]] | None:
         if data.info.task == "retrieval":
             return None  # pairs read back through the triplets or BEIR exports
         return (self.name, ".", _options(data))

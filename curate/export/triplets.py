@@ -53,9 +53,10 @@ class TripletsExporter(Exporter):
     tasks = ("retrieval",)
     Options = TripletOptions
 
-    def ingest_args(self, data: ExportData) -> tuple[str, str, dict[str, Any]]:
-        split = data.splits()[0][0] if data.splits() else "train"
-        return ("triplets", f"{split}.jsonl", {"query_id_field": "query_id"})
+    def ingest_args(self, data: ExportData, options: TripletOptions) -> tuple[str, str, dict[str, Any]]:
+        splits = data.splits()
+        split = splits[0][0] if splits else "train"
+        return ("triplets", f"{split}.{options.file_format}", {"query_id_field": "query_id"})
 
     def write(self, data: ExportData, out: Path, options: TripletOptions) -> list[Path]:
         write = write_jsonl if options.file_format == "jsonl" else write_parquet

@@ -137,3 +137,13 @@ def _records(out, fmt):
         df = pd.read_json(f, lines=True) if fmt == "jsonl" else pd.read_csv(f) if fmt == "csv" else pd.read_parquet(f)
         for r in df.to_dict("records"):
             yield f.stem, r
+
+
+def test_parquet_triplets_name_the_file_they_wrote(source_ws, tmp_path):
+    ws, _ = source_ws
+    export(ws, "retrieval", tmp_path / "t", fmt="triplets", options={"file_format": "parquet"})
+    back = json.loads((tmp_path / "t" / "manifest.json").read_text())["read_back"]
+    assert back["path"].endswith(".parquet") and (tmp_path / "t" / back["path"]).is_file()
+    with Workspace(tmp_path / "b.duckdb") as again:
+        ingest(again, tmp_path / "t" / back["path"], back["format"], "b", options=back["options"])
+        assert again.one("SELECT count(*) FROM examples WHERE dataset = 'b'")[0] > 0
