@@ -24,6 +24,21 @@ def registrar(registry: dict[str, Any], kind: str) -> Callable[[T], T]:
     return register
 
 
+def instantiate(registry: dict[str, Any], name: str, kind: str, options_model: str, options: dict[str, Any] | None,
+                unknown: str) -> tuple[Any, Any]:
+    """The plug-in registered as name and its validated options model (class attribute options_model);
+    an unknown name or a bad option raises CurateError naming the kind ('format', 'detector', ...)."""
+    from curate.errors import CurateError
+
+    if name not in registry:
+        raise CurateError(f"unknown {kind} '{name}'; known: {', '.join(sorted(registry))}")
+    plugin = registry[name]()
+    try:
+        return plugin, getattr(plugin, options_model)(**(options or {}))
+    except ValidationError as exc:
+        raise CurateError(f"{kind} '{name}': {option_problems(exc, unknown)}") from None
+
+
 def option_problems(exc: ValidationError, unknown: str) -> str:
     """A pydantic error as one line: each bad option with what is wrong (`unknown` for keys that do not exist)."""
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: "

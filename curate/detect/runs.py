@@ -15,13 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import ValidationError
-
 from curate import __version__
 from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams
 from curate.detect.context import Context
 from curate.errors import CurateError
-from curate.registry import option_problems
+from curate.registry import instantiate
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -52,13 +50,7 @@ class RunResult:
 
 def make_params(detector: str, params: dict[str, Any] | None) -> tuple[Detector, DetectorParams]:
     """The detector and its validated params; unknown detectors or params raise CurateError."""
-    if detector not in REGISTRY:
-        raise CurateError(f"unknown detector '{detector}'; known: {', '.join(sorted(REGISTRY))}")
-    det = REGISTRY[detector]()
-    try:
-        return det, det.Params(**(params or {}))
-    except ValidationError as exc:
-        raise CurateError(f"detector '{detector}': {option_problems(exc, 'unknown parameter')}") from None
+    return instantiate(REGISTRY, detector, "detector", "Params", params, "unknown parameter")
 
 
 def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: DetectorParams, model_key: str) -> str:

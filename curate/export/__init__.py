@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from curate import __version__
 from curate.errors import CurateError
-from curate.registry import option_problems
+from curate.registry import instantiate
 from curate.export import beir, hf, records, semeval, tacred, triplets  # noqa: F401  (registration)
 from curate.export.base import REGISTRY, ExportData, Exporter, ExportOptions
 from curate.export.diff import summarise
@@ -58,13 +56,7 @@ def variants() -> list[str]:
 
 def make_exporter(fmt: str, options: dict[str, Any] | None) -> tuple[Exporter, ExportOptions]:
     """The exporter for fmt with validated options; unknown formats or keys raise CurateError."""
-    if fmt not in REGISTRY:
-        raise CurateError(f"unknown export format '{fmt}'; known: {', '.join(sorted(REGISTRY))}")
-    exporter = REGISTRY[fmt]()
-    try:
-        return exporter, exporter.Options(**(options or {}))
-    except ValidationError as exc:
-        raise CurateError(f"export format '{fmt}': {option_problems(exc, 'not an option of this format')}") from None
+    return instantiate(REGISTRY, fmt, "export format", "Options", options, "not an option of this format")
 
 
 def prepare(ws: Workspace, dataset: str, variant: str = "reviewed", *, run: str | None = None,

@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from curate.errors import CurateError, InputError, NotFound
 from curate.ingest import beir, generic, hf, semeval, tacred, tacred_patch, triplets  # noqa: F401  (registration)
 from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
-from curate.registry import option_problems
+from curate.registry import instantiate
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -44,14 +42,8 @@ def formats() -> dict[str, str]:
 
 def make_options(fmt: str, options: dict[str, Any] | None) -> tuple[Ingestor, IngestOptions]:
     """Instantiate the ingestor for fmt and validate its options; unknown keys are refused."""
-    if fmt not in REGISTRY:
-        raise CurateError(f"unknown format '{fmt}'; known: {', '.join(sorted(REGISTRY))}")
-    ingestor = REGISTRY[fmt]()
-    try:
-        opts = ingestor.Options(**{k: v for k, v in (options or {}).items() if v is not None})
-    except ValidationError as exc:
-        raise CurateError(f"format '{fmt}': {option_problems(exc, 'not an option of this format')}") from None
-    return ingestor, opts
+    given = {k: v for k, v in (options or {}).items() if v is not None}  # CLI options left unset arrive as None
+    return instantiate(REGISTRY, fmt, "format", "Options", given, "not an option of this format")
 
 
 def ingest(
