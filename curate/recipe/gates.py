@@ -35,8 +35,7 @@ def evaluate_gate(ws: Workspace, gate: Gate, runs: list[dict[str, Any]], exports
     cond = gate.fail_if
     if isinstance(cond, DetectorGate):
         run = _pick(runs, cond.detector, cond.dataset)
-        metric = next(m for m in ("flagged_share", "flagged", "mean_score") if getattr(cond, m) is not None)
-        text = getattr(cond, metric)
+        metric, text = cond.metric
         counts = run["counts"]
         if metric == "flagged_share":
             value = counts["flagged"] / counts["scored"] if counts["scored"] else 0.0
@@ -47,7 +46,7 @@ def evaluate_gate(ws: Workspace, gate: Gate, runs: list[dict[str, Any]], exports
         subject = f"{cond.detector} on {run['dataset']}"
     elif isinstance(cond, LeakGate):
         run = _pick(runs, "near-duplicates", cond.dataset)
-        metric, text = "leaks", cond.leaks
+        metric, text = cond.metric
         value = float(leak_count(ws, run["run_id"]))
         subject = f"train/eval copies in {run['dataset']}"
     else:
@@ -55,8 +54,7 @@ def evaluate_gate(ws: Workspace, gate: Gate, runs: list[dict[str, Any]], exports
         exp = next((e for e in exports if e["name"] == cond.export), None)
         if exp is None:
             raise CurateError(f"gate on export '{cond.export}': no export of that name in this recipe")
-        metric = next(m for m in ("removed_share", "relabelled_share", "changed_share") if getattr(cond, m) is not None)
-        text = getattr(cond, metric)
+        metric, text = cond.metric
         total = exp["examples"] or 1
         value = {"removed_share": exp["removed"], "relabelled_share": exp["relabelled"],
                  "changed_share": exp["removed"] + exp["relabelled"]}[metric] / total

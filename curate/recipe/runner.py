@@ -16,11 +16,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from curate import __version__
 from curate.errors import CurateError
-from curate.recipe.schema import RecipeError, load_recipe, locate
+from curate.recipe.schema import RecipeError, locate, parse_recipe
 from curate.store import Workspace
 
 REPORT_JSON = "report.json"
@@ -84,8 +82,7 @@ class Plan:
         if not self.path.is_file():
             raise RecipeError(self.path, "no such recipe file")
         text = self.path.read_text(encoding="utf-8")
-        self.recipe = load_recipe(self.path, text, transform=expand_env)
-        self.node = yaml.compose(text, Loader=yaml.SafeLoader)
+        self.recipe, self.node = parse_recipe(self.path, text, transform=expand_env)
         self.base = self.path.resolve().parent
         self.name = self.recipe.name or self.path.stem
         self.output = Path(output) if output else (self.resolve(self.recipe.output) if self.recipe.output

@@ -6,11 +6,11 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 import yaml
-from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, create_model, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, create_model,
+                      field_validator, model_validator)
 
 from curate.errors import CurateError
 
@@ -37,63 +37,59 @@ def parse_condition(text: Any) -> tuple[str, float]:
     return m.group(1), float(m.group(2)) / (100 if m.group(3) else 1)
 
 
-def _condition(v: Any) -> str | None:
-    if v is not None:
-        parse_condition(v)
-    return None if v is None else str(v)
+class _MetricGate(_Strict):
+    """A gate on exactly one of its METRICS, each a comparison such as '> 0.05'."""
+
+    METRICS: ClassVar[tuple[str, ...]] = ()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _condition(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name in cls.METRICS and v is not None:
+            parse_condition(v)  # per field, so a bad comparison names its own key
+            return str(v)
+        return v
+
+    @model_validator(mode="after")
+    def _one_metric(self) -> _MetricGate:
+        if len(self.METRICS) > 1 and sum(getattr(self, m) is not None for m in self.METRICS) != 1:
+            raise ValueError(f"give exactly one of {', '.join(self.METRICS)}")
+        return self
+
+    @property
+    def metric(self) -> tuple[str, str]:
+        """(the metric gated, its condition text)."""
+        name = next(m for m in self.METRICS if getattr(self, m) is not None)
+        return name, getattr(self, name)
 
 
-class DetectorGate(_Strict):
+class DetectorGate(_MetricGate):
     """Fail when a detector's run crosses a limit."""
 
+    METRICS = ("flagged_share", "flagged", "mean_score")
     detector: str
     dataset: str | None = None
     flagged_share: str | None = None
     flagged: str | None = None
     mean_score: str | None = None
 
-    @field_validator("flagged_share", "flagged", "mean_score", mode="before")
-    @classmethod
-    def _cond(cls, v: Any) -> str | None:
-        return _condition(v)
 
-    @model_validator(mode="after")
-    def _one_metric(self) -> DetectorGate:
-        if sum(x is not None for x in (self.flagged_share, self.flagged, self.mean_score)) != 1:
-            raise ValueError("give exactly one of flagged_share, flagged, mean_score")
-        return self
-
-
-class LeakGate(_Strict):
+class LeakGate(_MetricGate):
     """Fail on copies of examples across train and an evaluation split (from a near-duplicates run)."""
 
+    METRICS = ("leaks",)
     leaks: str
     dataset: str | None = None
 
-    @field_validator("leaks", mode="before")
-    @classmethod
-    def _cond(cls, v: Any) -> str | None:
-        return _condition(v)
 
-
-class ExportGate(_Strict):
+class ExportGate(_MetricGate):
     """Fail when an export changes too much of its dataset."""
 
+    METRICS = ("removed_share", "relabelled_share", "changed_share")
     export: str = Field(description="the export's name (its path when unnamed)")
     removed_share: str | None = None
     relabelled_share: str | None = None
     changed_share: str | None = None
-
-    @field_validator("removed_share", "relabelled_share", "changed_share", mode="before")
-    @classmethod
-    def _cond(cls, v: Any) -> str | None:
-        return _condition(v)
-
-    @model_validator(mode="after")
-    def _one_metric(self) -> ExportGate:
-        if sum(x is not None for x in (self.removed_share, self.relabelled_share, self.changed_share)) != 1:
-            raise ValueError("give exactly one of removed_share, relabelled_share, changed_share")
-        return self
 
 
 class Gate(_Strict):
@@ -199,24 +195,32 @@ def recipe_model() -> type[BaseModel]:
 
 def load_recipe(path: str | Path, text: str | None = None, transform: Any = None) -> Any:
     """Parse (safe loader) and validate a recipe; every problem raises RecipeError with the file and line."""
+    return parse_recipe(path, text, transform)[0]
+
+
+def parse_recipe(path: str | Path, text: str | None = None, transform: Any = None) -> tuple[Any, Any]:
+    """The validated recipe and its YAML node tree (for the lines of later errors), from one parse."""
     path = Path(path)
     if text is None:
         if not path.is_file():
             raise RecipeError(path, "no such recipe file")
         text = path.read_text(encoding="utf-8")
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         raise RecipeError(path, f"not valid YAML: {exc.problem or exc.context}",
                           mark.line + 1 if mark else None) from None
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
         raise RecipeError(path, "a recipe is a mapping of sections (ingest, detect, exports, gates, ...)", 1)
     if transform is not None:
         data = transform(data)
     try:
-        return recipe_model().model_validate(data)
+        return recipe_model().model_validate(data), node
     except ValidationError as exc:
         first = exc.errors()[0]
         line, where = locate(node, first["loc"])
