@@ -109,14 +109,43 @@ def library(db: Path, n: int = 60) -> dict[str, float]:
             "next example p95, ms": p95(nxt), "record decision p95, ms": p95(dec), "queue size": len(q)}
 
 
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+H4_CHANGED = "(old) => { const h = document.querySelector('h4'); return h && !h.innerText.includes(old); }"
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(port: int) -> None:
+    """Wait (up to a minute) for a Streamlit server on port to answer its health check."""
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
+            return
+        except OSError:
+            time.sleep(0.5)
+
+
+def press_until_next(page, key: str) -> float:
+    """Press key and return the seconds until the page's first h4 shows something else."""
+    old = page.locator("h4").first.inner_text().split()[0]
+    t = time.perf_counter()
+    page.keyboard.press(key)
+    page.wait_for_function(H4_CHANGED, arg=old, timeout=30_000)
+    return time.perf_counter() - t
+
+
 def browser(db: Path, presses: int = 30) -> dict[str, float]:
     """Key press to the next example drawn, in headless Chromium against `curate review`; peak RSS of the app."""
     import psutil
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "curate.cli", "--db", str(db), "review", "--port", str(port),
                              "--reviewer", "bench"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
@@ -135,17 +164,10 @@ def browser(db: Path, presses: int = 30) -> dict[str, float]:
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+        wait_healthy(port)
         url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"q": json.dumps({"dataset": "big"})})
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+            b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
             page = b.new_page(viewport={"width": 1400, "height": 1000})
             t = time.perf_counter()
             page.goto(url)
@@ -155,16 +177,11 @@ def browser(db: Path, presses: int = 30) -> dict[str, float]:
             page.wait_for_timeout(1000)  # shortcuts are bound once the page has settled
             laps = []
             for i in range(presses):
-                old = page.locator("h4").first.inner_text().split()[0]
-                t = time.perf_counter()
-                page.keyboard.press("k" if i % 2 else "n")
                 try:
-                    page.wait_for_function("(old) => { const h = document.querySelector('h4'); "
-                                           "return h && !h.innerText.includes(old); }", arg=old, timeout=30_000)
+                    laps.append(press_until_next(page, "k" if i % 2 else "n"))
                 except Exception:
                     page.screenshot(path=str(HERE / "results" / "tmp" / "review_failure.png"), full_page=True)
                     raise
-                laps.append(time.perf_counter() - t)
                 page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
                 page.wait_for_selector("text=page drawn in", timeout=60_000)
                 page.wait_for_timeout(300)
@@ -194,36 +211,22 @@ def streamlit_floor(presses: int = 15) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         app = Path(tmp) / "app.py"
         app.write_text(TRIVIAL_APP)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
                                  "--server.headless", "true", "--server.address", "127.0.0.1",
                                  "--browser.gatherUsageStats", "false"], stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            for _ in range(120):
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                     "--disable-component-update", "--disable-sync", "--no-first-run"]
+            wait_healthy(port)
             with sync_playwright() as p:
-                b = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags)
+                b = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
                 page = b.new_page()
                 page.goto(f"http://127.0.0.1:{port}/")
                 page.wait_for_selector("h4")
                 page.wait_for_timeout(1500)
                 laps = []
                 for _ in range(presses):
-                    old = page.locator("h4").first.inner_text().split()[0]
-                    t = time.perf_counter()
-                    page.keyboard.press("n")
-                    page.wait_for_function("(old) => { const h = document.querySelector('h4'); "
-                                           "return h && !h.innerText.includes(old); }", arg=old, timeout=30_000)
-                    laps.append(time.perf_counter() - t)
+                    laps.append(press_until_next(page, "n"))
                     page.wait_for_timeout(300)
                 b.close()
         finally:
