@@ -95,13 +95,14 @@ def export(
             raise CurateError(f"output folder {out} exists; pass --overwrite to replace it")
         if not out.is_dir():
             raise CurateError(f"{out} exists and is not a folder")
-    manifest = _write_atomically(out, lambda tmp: _write(exporter, data, tmp, opts, variant, fmt, used, fp))
+    manifest = _write_atomically(out, lambda tmp: _write(exporter, data, tmp, opts, variant, fmt, used, fp,
+                                                         summary["by_split"]))
     return ExportResult(str(out), dataset, variant, fmt, [f["path"] for f in manifest["files"]], summary, manifest)
 
 
-def _write(exporter, data, tmp: Path, opts, variant, fmt, used, fp) -> dict[str, Any]:
+def _write(exporter, data, tmp: Path, opts, variant, fmt, used, fp, counts) -> dict[str, Any]:
     files = exporter.write(data, tmp, opts)
-    manifest = build_manifest(data, variant=variant, fmt=fmt, used=used, files=files, root=tmp, fingerprint=fp,
+    manifest = build_manifest(data, counts=counts, variant=variant, fmt=fmt, used=used, files=files, root=tmp, fingerprint=fp,
                               options=opts.model_dump(), reads_back=exporter.ingest_args(data, opts))
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n",
                                 encoding="utf-8")

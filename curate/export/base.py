@@ -142,6 +142,16 @@ def json_line(rec: dict[str, Any]) -> str:
     return json.dumps(rec, ensure_ascii=False, default=str)
 
 
+def write_splits(data: ExportData, out: Path, name: str, write_one) -> list[Path]:
+    """Call write_one(path, part) for each split's kept examples, path being out / name.format(split=...)."""
+    files = []
+    for split, part in data.splits():
+        path = out / name.format(split=split)
+        write_one(path, part)
+        files.append(path)
+    return files
+
+
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> None:
     """Records as JSON Lines."""
     with open(path, "w", encoding="utf-8") as fh:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.export.base import ExportData, ExportOptions, Exporter, json_line, register
+from curate.export.base import ExportData, ExportOptions, Exporter, json_line, register, write_splits
 from curate.ingest.retrieval import POSITIVE
 
 
@@ -26,12 +26,12 @@ class BeirExporter(Exporter):
             for qid, (text, _) in data.texts.get("query", {}).items():
                 fh.write(json_line({"_id": qid, "text": text}) + "\n")
         (out / "qrels").mkdir()
-        for split, part in data.splits():
-            path = out / "qrels" / f"{split}.tsv"
+
+        def qrels(path: Path, part) -> None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("query-id\tcorpus-id\tscore\n")
                 for row in part.itertuples():
                     grade = int(row.meta.get("grade") or 1) if row.label == POSITIVE else 0
                     fh.write(f"{row.meta['query_id']}\t{row.meta['passage_id']}\t{grade}\n")
-            files.append(path)
-        return files
+
+        return files + write_splits(data, out, "qrels/{split}.tsv", qrels)

@@ -39,10 +39,10 @@ def change_counts(data: ExportData) -> dict[str, Any]:
     return out
 
 
-def build_manifest(data: ExportData, *, variant: str, fmt: str, used: dict[str, Any], files: list[Path],
-                   root: Path, fingerprint: str, options: dict[str, Any],
+def build_manifest(data: ExportData, *, counts: dict[str, Any], variant: str, fmt: str, used: dict[str, Any],
+                   files: list[Path], root: Path, fingerprint: str, options: dict[str, Any],
                    reads_back: tuple[str, str, dict[str, Any]] | None) -> dict[str, Any]:
-    """The manifest's content (files are hashed as they lie in root)."""
+    """The manifest's content; counts are change_counts(data), computed once by the caller's summary."""
     models = sorted({r.get("params", {}).get("model") for r in used["runs"] if r.get("params", {}).get("model")})
     info = data.info
     return {
@@ -54,7 +54,7 @@ def build_manifest(data: ExportData, *, variant: str, fmt: str, used: dict[str, 
         "policy": used["policy"], "runs": used["runs"],
         "decisions_used": used["decisions"], "last_decision_seq": used.get("last_decision"),
         "embedding_models": models,
-        "counts": change_counts(data),
+        "counts": counts,
         "weighted": data.weighted,
         "read_back": None if reads_back is None else
         {"format": reads_back[0], "path": reads_back[1], "options": reads_back[2]},

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.export.base import (ExportData, ExportOptions, Exporter, flat_record, register, union_columns,
-                                write_jsonl, write_parquet)
+                                write_jsonl, write_parquet, write_splits)
 
 
 def _options(data: ExportData) -> dict[str, Any]:
@@ -25,12 +25,8 @@ class _Records(Exporter):
         return (self.name, ".", _options(data))
 
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:
-        files = []
-        for split, part in data.splits():
-            path = out / f"{split}{self.suffix}"
-            self.write_records(path, [flat_record(r, data.info.task, lists=self.lists) for r in part.itertuples()])
-            files.append(path)
-        return files
+        return write_splits(data, out, "{split}" + self.suffix, lambda path, part: self.write_records(
+            path, [flat_record(r, data.info.task, lists=self.lists) for r in part.itertuples()]))
 
     def write_records(self, path: Path, records: list[dict[str, Any]]) -> None:
         """Write one split's records."""

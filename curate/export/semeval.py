@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.export.base import ExportData, ExportOptions, Exporter, char_spans, register
+from curate.export.base import ExportData, ExportOptions, Exporter, char_spans, register, write_splits
 
 
 def marked_sentence(row: Any) -> str:
@@ -32,13 +32,11 @@ class SemevalExporter(Exporter):
     reads_back = ("semeval", ".", {})
 
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:
-        files = []
-        for split, part in data.splits():
-            path = out / f"{split}.txt"
+        def one(path: Path, part) -> None:
             with open(path, "w", encoding="utf-8") as fh:
                 for row in part.itertuples():
                     comment = (row.meta.get("extra") or {}).get("comment")
                     fh.write(f'{row.id}\t"{marked_sentence(row)}"\n{row.label}\n'
                              f"Comment:{' ' + comment if comment else ''}\n\n")
-            files.append(path)
-        return files
+
+        return write_splits(data, out, "{split}.txt", one)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from curate.export.base import ExportData, ExportOptions, Exporter, extra_fields, json_line, register, relation_fields
+from curate.export.base import (ExportData, ExportOptions, Exporter, extra_fields, json_line, register, relation_fields,
+                                write_splits)
 
 CANONICAL = ("id", "relation", "token", "subj_start", "subj_end", "obj_start", "obj_end", "subj_type", "obj_type")
 
@@ -30,10 +31,8 @@ class TacredExporter(Exporter):
     reads_back = ("tacred", ".", {})
 
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:
-        files = []
-        for split, part in data.splits():
-            path = out / f"{split}.json"
+        def one(path: Path, part) -> None:
             with open(path, "w", encoding="utf-8") as fh:
                 fh.write("[\n" + ",\n".join(json_line(tacred_record(r)) for r in part.itertuples()) + "\n]\n")
-            files.append(path)
-        return files
+
+        return write_splits(data, out, "{split}.json", one)

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.export.base import ExportData, ExportOptions, Exporter, register, write_jsonl, write_parquet
+from curate.export.base import ExportData, ExportOptions, Exporter, register, write_jsonl, write_parquet, write_splits
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
 
 
@@ -60,9 +60,5 @@ class TripletsExporter(Exporter):
 
     def write(self, data: ExportData, out: Path, options: TripletOptions) -> list[Path]:
         write = write_jsonl if options.file_format == "jsonl" else write_parquet
-        files = []
-        for split, part in data.splits():
-            path = out / f"{split}.{options.file_format}"
-            write(path, triplet_rows(data, part, options.max_negatives))
-            files.append(path)
-        return files
+        return write_splits(data, out, "{split}." + options.file_format,
+                            lambda path, part: write(path, triplet_rows(data, part, options.max_negatives)))
