@@ -14,13 +14,13 @@ Q_EXAMPLE = """
     SELECT e.id, e.split, e.text, e.label, e.meta, d.task, d.negative_label FROM examples e
     JOIN datasets d ON d.name = e.dataset WHERE e.dataset = ? AND e.id = ?
 """
-# The latest run of each detector that scored the example (its newest judgement per method).
+# Per example, the latest run of each detector that scored it (its newest judgement per method).
 Q_FINDINGS = """
-    SELECT r.kind, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, f.evidence
+    SELECT f.example_id, r.kind, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, {evidence}
     FROM findings f JOIN runs r ON r.run_id = f.run_id
-    WHERE r.dataset = ? AND f.example_id = ? AND r.status = 'done'
-    QUALIFY row_number() OVER (PARTITION BY r.kind ORDER BY r.finished_at DESC, r.run_id DESC) = 1
-    ORDER BY f.flagged DESC, f.score DESC
+    WHERE r.dataset = ? AND f.example_id IN (SELECT unnest(?::VARCHAR[])) AND r.status = 'done'
+    QUALIFY row_number() OVER (PARTITION BY f.example_id, r.kind ORDER BY r.finished_at DESC, r.run_id DESC) = 1
+    ORDER BY f.example_id, f.flagged DESC, f.score DESC
 """
 Q_REFERENCED = """
     SELECT id, split, text, label FROM examples
@@ -56,8 +56,24 @@ class ExampleView:
     @property
     def suggested(self) -> str | None:
         """The label to accept: a flagging detector's suggestion first (findings are ordered best first)."""
-        ordered = [f for f in self.findings if f["flagged"]] + [f for f in self.findings if not f["flagged"]]
-        return next((f["suggested"] for f in ordered if f["suggested"]), None)
+        return suggestion(self.findings)
+
+
+def suggestion(findings: list[dict[str, Any]]) -> str | None:
+    """The label a reviewer accepts with one key: the best flagging detector's suggestion, else any one's."""
+    ordered = [f for f in findings if f["flagged"]] + [f for f in findings if not f["flagged"]]
+    return next((f["suggested"] for f in ordered if f["suggested"]), None)
+
+
+def findings_of(ws: Workspace, dataset: str, ids: list[str], *, evidence: bool = True) -> dict[str, list[dict]]:
+    """Each example's findings, the latest run per detector, flagged and best scored first."""
+    sql = Q_FINDINGS.format(evidence="f.evidence" if evidence else "NULL")
+    out: dict[str, list[dict]] = {}
+    for eid, kind, run_id, score, flagged, sugg, reason, ev in ws.con.execute(sql, [dataset, ids]).fetchall():
+        out.setdefault(eid, []).append({"detector": kind, "run": run_id, "score": float(score),
+                                        "flagged": bool(flagged), "suggested": sugg, "reason": reason,
+                                        "evidence": json.loads(ev) if ev else None})
+    return out
 
 
 def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
@@ -73,10 +89,7 @@ def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
     if last and last["action"] == "relabel":
         label = last["new_label"]
     status = STATUS_OF[last["action"] if last else None]
-    found = []
-    for kind, run_id, score, flagged, suggested, reason, evidence in ws.con.execute(Q_FINDINGS, [dataset, eid]).fetchall():
-        found.append({"detector": kind, "run": run_id, "score": float(score), "flagged": bool(flagged),
-                      "suggested": suggested, "reason": reason, "evidence": json.loads(evidence) if evidence else None})
+    found = findings_of(ws, dataset, [eid]).get(eid, [])
     view = ExampleView(dataset, task, eid, split, text, original, label, status, last["seq"] if last else None, meta,
                        negative, found, history=hist)
     wanted = sorted({n["id"] for f in found for n in referenced_ids(f["evidence"])} - {eid})

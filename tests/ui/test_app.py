@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,28 @@ def app(db: Path, monkeypatch, reviewer: str = "ann", **query) -> AppTest:
     return at
 
 
+def card(at: AppTest) -> dict:
+    """The data the focus card was mounted with: the focus id, its window of cards, the last applied key."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        if type(proto).__name__ == "BidiComponent" and proto.component_name == "curate_focus_card":
+            return json.loads(proto.json)
+        for child in getattr(node, "children", {}).values():
+            found = walk(child)
+            if found:
+                return found
+        return None
+
+    found = walk(at.main)
+    assert found is not None, "the focus card is not on the page"
+    return found
+
+
 def focus(at: AppTest) -> str:
-    head = next(m.value for m in at.markdown if m.value.startswith("#### "))
-    return head.split("`")[1]
+    data = card(at)
+    shown = next(c for c in data["cards"] if c["id"] == data["focus"])
+    assert f"<code>{data['focus']}</code>" in shown["html"]
+    return data["focus"]
 
 
 def decisions(db: Path) -> list[tuple]:
@@ -47,7 +67,8 @@ def open_dataset(at: AppTest, name: str) -> AppTest:
 
 def test_loads_queue_and_keep_relabel_remove_each_append_one_decision(review_path, monkeypatch):
     at = open_dataset(app(review_path, monkeypatch), "rel")
-    assert "1 of" in next(m.value for m in at.markdown if m.value.startswith("#### "))
+    data = card(at)
+    assert " 1 of " in next(c["html"] for c in data["cards"] if c["id"] == data["focus"])
     first = focus(at)
     click(at, "rv_keep")
     second = focus(at)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from curate.review import QueueFilter, build_queue, decide
 from curate.store import Workspace
 
 CHROMIUM = "/usr/bin/chromium"
@@ -88,8 +89,13 @@ def stop(proc: subprocess.Popen, port: int | None = None) -> None:
         time.sleep(0.2)
 
 
+ACKED = "() => window.__curateCard && window.__curateCard.pending.length === 0"
+
+
 def settle(page) -> None:
-    """Wait until the app has drawn the whole page (its last caption) and stopped running."""
+    """Wait until the server has acknowledged every key sent (so the decisions are stored), drawn the whole
+    page (its last caption) and stopped running."""
+    page.wait_for_function(ACKED, timeout=60_000)
     page.wait_for_selector("text=page drawn in", timeout=60_000)
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
     page.wait_for_timeout(300)
@@ -180,6 +186,33 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
     with served_page(review_path, port, log, url) as page:  # a restart: nothing in memory, the same queue URL
         assert heading(page).split()[0] == after
         page.wait_for_selector("text=3 reviewed", timeout=15_000)
+        # Keys faster than the server answers: each draws the next card at once; all are stored, in order.
+        fast = [after]
+        for _ in range(3):
+            page.keyboard.press("k")
+            fast.append(heading(page).split()[0])
+        assert len(set(fast)) == 4, fast
+        settle(page)
+        page.wait_for_selector("text=6 reviewed", timeout=15_000)
+        with Workspace(review_path, wait=10) as ws:
+            later = ws.con.execute("SELECT example_id, action FROM decisions ORDER BY seq").fetchall()[3:]
+        assert later == [(eid, "keep") for eid in fast[:3]]
+        assert heading(page).split()[0] == fast[3]
+        # Another reviewer decides the next example while this page still shows it as unreviewed: the key
+        # on it is refused as a conflict, the page goes back to it and asks before overwriting.
+        with Workspace(review_path, wait=10) as ws:
+            q = build_queue(ws, QueueFilter(dataset="rel"))
+            other = q.ids[q.position(fast[3]) + 1]
+            decide(ws, "rel", other, "remove", reviewer="bob")
+        page.keyboard.press("k")
+        assert heading(page).split()[0] == other
+        page.keyboard.press("k")
+        page.wait_for_selector(f"text='{other}' was decided since you loaded it: remove by bob", timeout=30_000)
+        settle(page)
+        assert heading(page).split()[0] == other
+        with Workspace(review_path, wait=10) as ws:
+            last = ws.con.execute("SELECT example_id, action, reviewer FROM decisions ORDER BY seq").fetchall()[-2:]
+        assert last == [(other, "remove", "bob"), (fast[3], "keep", "kbd")]  # nothing of ours on it
         # Evidence: selecting a neighbour's row (its marker cell, left of the first row) opens that example.
         grid = page.locator("[data-testid='stDataFrame']:visible").nth(1)
         grid.scroll_into_view_if_needed()

@@ -1,4 +1,4 @@
-"""Draw one example for its task: relation spans with types, classification text, retrieval pairs side by side.
+"""One example as HTML for its card: relation spans with types, classification text, retrieval pairs side by side.
 
 All user text is HTML-escaped before it is placed in markup: it is data, never markup.
 """
@@ -7,23 +7,6 @@ from __future__ import annotations
 
 import html
 import re
-
-import streamlit as st
-
-from curate.review import ExampleView
-
-CSS = """
-<style>
-.cu-text {font-size: 1.15rem; line-height: 2.1rem; padding: .6rem .9rem; border-radius: .4rem;
-          background: rgba(127,127,127,.08);}
-.cu-subj {background: #cfe3ff; color: #0b2e5c; border-radius: .25rem; padding: .1rem .3rem;}
-.cu-obj {background: #ffe1c4; color: #5c2a00; border-radius: .25rem; padding: .1rem .3rem;}
-.cu-type {font-size: .7rem; font-weight: 600; margin-left: .25rem; opacity: .8; text-transform: uppercase;}
-.cu-snippet {background: #fff1a8; color: #3d3400; padding: 0 .15rem;}
-.cu-label {font-family: monospace; font-weight: 600;}
-</style>
-"""
-
 
 def _span(tokens: list[str], start: int, end: int, role: str, etype: str | None) -> str:
     inner = html.escape(" ".join(tokens[start : end + 1]))
@@ -64,27 +47,39 @@ def highlight(text: str, snippet: str | None) -> str:
             + html.escape(text[m.end():]))
 
 
-def render_example(view: ExampleView, *, key: str = "rv_example") -> None:
-    """The example in focus, drawn for its task."""
-    st.markdown(CSS, unsafe_allow_html=True)
-    if view.task == "retrieval" and view.retrieval:
-        r = view.retrieval
-        st.markdown(f"**Query** `{html.escape(str(r['query_id']))}`: {html.escape(r['query'])}")
-        left, right = st.columns(2)
-        with left:
-            st.markdown(f"**This passage** `{html.escape(str(r['passage_id']))}` — labelled "
-                        f"<span class='cu-label'>{html.escape(str(view.label))}</span>", unsafe_allow_html=True)
-            st.markdown(f"<div class='cu-text' id='{key}-passage'>{highlight(r['passage'], r['snippet'])}</div>",
-                        unsafe_allow_html=True)
-            if r["snippet"]:
-                st.caption(f"LLM answer snippet: “{r['snippet']}”")
-        with right:
-            st.markdown("**The query's known positive**")
-            for p in r["positives"] or [{"id": "—", "text": "(no other positive for this query)"}]:
-                st.markdown(f"<div class='cu-text'><code>{html.escape(str(p['id']))}</code> "
-                            f"{html.escape(p['text'])}</div>", unsafe_allow_html=True)
-        return
-    body = relation_html(view.meta, view.text) if view.task == "relation" else html.escape(view.text)
-    st.markdown(f"<div class='cu-text' id='{key}-text'>{body}</div>", unsafe_allow_html=True)
-    if view.task == "relation":
-        st.caption("blue: subject · orange: object · small caps: entity type")
+def example_html(card: dict) -> str:
+    """The example of a card drawn for its task: relation spans typed, classification text, or a retrieval
+    pair with the query, the passage (ARHN snippet marked) and the query's known positive side by side."""
+    r = card.get("retrieval")
+    if card["task"] == "retrieval" and r:
+        positives = "".join(f"<div class='cu-text'><code>{html.escape(str(p['id']))}</code> {html.escape(p['text'])}"
+                            f"</div>" for p in r["positives"] or [{"id": "—", "text": "(no other positive for this query)"}])
+        snippet = (f"<div class='cu-note'>LLM answer snippet: “{html.escape(r['snippet'])}”</div>"
+                   if r["snippet"] else "")
+        return (f"<p><b>Query</b> <code>{html.escape(str(r['query_id']))}</code>: {html.escape(r['query'])}</p>"
+                f"<div class='cu-pair'><div><p><b>This passage</b> <code>{html.escape(str(r['passage_id']))}</code>"
+                f" — labelled <span class='cu-label'>{html.escape(str(card['label']))}</span></p>"
+                f"<div class='cu-text cu-passage'>{highlight(r['passage'], r['snippet'])}</div>{snippet}</div>"
+                f"<div><p><b>The query's known positive</b></p>{positives}</div></div>")
+    if card["task"] == "relation":
+        return (f"<div class='cu-text cu-example'>{relation_html(card['meta'], card['text'])}</div>"
+                "<div class='cu-note'>blue: subject · orange: object · small caps: entity type</div>")
+    return f"<div class='cu-text cu-example'>{html.escape(card['text'])}</div>"
+
+
+def card_html(card: dict) -> str:
+    """A whole card: the heading (id, split, place in the queue), current / suggested label and status, the
+    example, and each detector's score and reason. Every piece of user text is escaped."""
+    pos = card.get("position")
+    where = f"{pos + 1} of {card['total']}" if pos is not None else "not in this queue (opened from the evidence)"
+    label = html.escape(str(card["label"]))
+    if card["label"] != card["original_label"]:
+        label += f" <span class='cu-was'>was {html.escape(str(card['original_label']))}</span>"
+    facts = "".join(f"<div class='cu-fact'><div class='cu-key'>{k}</div><div class='cu-val'>{v}</div></div>"
+                    for k, v in (("current label", label), ("suggested", html.escape(str(card["suggested"] or "—"))),
+                                 ("status", html.escape(card["status"]))))
+    why = " · ".join(f"<b>{html.escape(d['detector'])}</b> {d['score']:.3f}{' flagged' if d['flagged'] else ''}"
+                     f"{': ' + html.escape(d['reason']) if d['reason'] else ''}" for d in card["detectors"])
+    return (f"<h4><code>{html.escape(card['id'])}</code> · {html.escape(str(card['split']))} · {where}</h4>"
+            f"<div class='cu-facts'>{facts}</div>{example_html(card)}"
+            + (f"<div class='cu-why'>{why}</div>" if why else ""))

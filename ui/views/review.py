@@ -1,7 +1,8 @@
 """The review page: the queue, one example in focus with its evidence, and the actions on it.
 
-Every action is a button with a key and a keyboard shortcut; its callback appends one decision through
-curate.review (nothing is decided in this file) and moves on to the next unreviewed example.
+Every action is a button with a key, and a keyboard shortcut handled by the focus card (which draws the next
+example in the browser at once); both append one decision through curate.review (nothing is decided in this
+file) and move on to the next unreviewed example.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from curate.decisions import Conflict, NewLabel, undo_batch, undo_last
 from curate.errors import CurateError
 from curate.review import (SUGGESTED, QueueFilter, ReviewService, build_queue, bulk_apply, bulk_preview,
                            next_unreviewed)
+from curate.review.cards import cards
 from curate.review.page import page_state
 from curate.review.queue import Queue
 from curate.similar import similar
 from ui import state as S
 from ui.components.evidence import render_findings
-from ui.components.example import render_example
+from ui.components.focus_card import pressed, render_card
 from ui.components.filters import render_filters
 
 SHORTCUTS = [("K", "keep"), ("A", "accept the suggested label"), ("L", "relabel to the picked label"),
@@ -45,26 +47,30 @@ def _advance(svc: ReviewService, q: Queue, start: int, step: int = 1) -> None:
 
 
 def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *, force: bool = False,
-         new_ok: bool = False) -> None:
-    """Callback of every decision button: append the decision, then move to the next unreviewed example."""
-    eid = st.session_state.get(S.FOCUS)
+         new_ok: bool = False, key: dict | None = None) -> bool:
+    """Callback of every decision button and key: append the decision, then move to the next unreviewed
+    example. key is the browser's record of a key press (example, the decision seq its card showed, and the
+    card it already moved to). False when the decision waits for the reviewer (conflict, new label, error)."""
+    eid = key["id"] if key else st.session_state.get(S.FOCUS)
     if eid is None:
-        return
+        return False
+    st.session_state[S.FOCUS] = eid
     note = st.session_state.get(S.NOTE) or None
-    expected = {} if force else {"expected_seq": st.session_state.get(S.SEEN, {}).get(eid)}
+    seen = key["seq"] if key else st.session_state.get(S.SEEN, {}).get(eid)
+    expected = {} if force else {"expected_seq": seen}
     st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
     try:
         seq = svc.decide(q.filter.dataset, eid, action, new_label=label, note=note, allow_new_label=new_ok,
                          **expected)
     except Conflict as exc:
         st.session_state[S.CONFLICT] = {"action": action, "label": label, "message": str(exc)}
-        return
+        return False
     except NewLabel as exc:
         st.session_state[S.NEW_LABEL] = {"action": action, "label": label, "message": str(exc)}
-        return
+        return False
     except CurateError as exc:
         st.session_state[S.FLASH] = ("error", str(exc))
-        return
+        return False
     what = action + (f" → {label}" if label else "")
     if seq is None:
         st.session_state[S.FLASH] = ("warning", f"{eid}: {what} saved to the journal (the workspace is busy; it is "
@@ -74,13 +80,22 @@ def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *,
     st.session_state[S.NOTE] = st.session_state[S.TYPED] = ""
     st.session_state[S.PICK] = None
     st.session_state[S.SIMILAR] = None
-    pos = q.position(eid)
-    _advance(svc, q, (pos + 1) if pos is not None else 0)
+    if key and q.position(key.get("to")) is not None:
+        st.session_state[S.FOCUS] = key["to"]  # where the browser already is
+    else:
+        pos = q.position(eid)
+        _advance(svc, q, (pos + 1) if pos is not None else 0)
+    return True
 
 
-def _move(q: Queue, step: int) -> None:
+def _move(q: Queue, step: int, key: dict | None = None) -> None:
     """Next / previous / skip: the neighbouring example in queue order (skip leaves it unreviewed)."""
-    pos = q.position(st.session_state.get(S.FOCUS))
+    if key and q.position(key.get("to")) is not None:
+        st.session_state[S.FOCUS] = key["to"]
+        st.session_state[S.SIMILAR] = None
+        st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
+        return
+    pos = q.position(key["id"] if key else st.session_state.get(S.FOCUS))
     pos = -1 if pos is None and step > 0 else (pos if pos is not None else len(q))
     target = pos + step
     if 0 <= target < len(q):
@@ -102,6 +117,36 @@ def _undo(svc: ReviewService, dataset: str) -> None:
     else:
         st.session_state[S.FOCUS] = done["example_id"]
         st.session_state[S.FLASH] = ("success", f"undid your decision on {done['example_id']}")
+
+
+def _on_keys(svc: ReviewService, q: Queue) -> None:
+    """Apply the key presses the browser sent, in order and once each. When one needs the reviewer (a
+    conflict, a new label, an error), the later ones are dropped and counted: the page shows that example."""
+    applied = st.session_state.get(S.APPLIED, 0)
+    todo = [a for a in pressed() if a.get("nonce", 0) > applied]
+    for n, a in enumerate(todo):
+        st.session_state[S.APPLIED] = a["nonce"]
+        kind = a.get("kind")
+        if kind in ("keep", "remove"):
+            ok = _act(svc, q, kind, key=a)
+        elif kind == "accept":
+            ok = bool(a.get("label")) and _act(svc, q, "relabel", a["label"], key=a)
+        elif kind == "relabel":
+            target = (st.session_state.get(S.TYPED) or "").strip() or st.session_state.get(S.PICK)
+            ok = bool(target) and _act(svc, q, "relabel", target, key=a)
+        elif kind in ("next", "skip", "prev"):
+            _move(q, -1 if kind == "prev" else 1, key=a)
+            ok = True
+        elif kind == "undo":
+            _undo(svc, q.filter.dataset)
+            ok = True
+        else:
+            continue
+        if not ok and n + 1 < len(todo):
+            st.session_state[S.APPLIED] = todo[-1]["nonce"]
+            st.session_state[S.FLASH] = ("warning", f"{len(todo) - n - 1} later key presses were not applied: "
+                                                    f"this example needs your answer first")
+            return
 
 
 def _open(example_id: str) -> None:
@@ -136,16 +181,21 @@ def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
     focus = st.session_state.get(S.FOCUS)
     S.sync_url(flt, focus)
 
+    # The card goes out first (its window is one light query): the browser has the examples after this
+    # one and the acknowledgement of the last key before the evidence and progress are even read.
+    top = st.container()
+    render_card(svc.call(cards, q, focus), focus, st.session_state.get(S.APPLIED, 0),
+                on_keys=lambda: _on_keys(svc, q))
     page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
     st.session_state[S.LABELS] = page.labels
-    render_progress(page.progress)
+    with top:
+        render_progress(page.progress)
     flash = st.session_state.pop(S.FLASH, None)
     if flash:
         getattr(st, flash[0])(flash[1])
     pending = svc.pending()
     if pending:
         st.warning(f"{pending} decisions wait in the journal for the busy workspace")
-
     if focus is None:
         st.success("Nothing left to review in this queue." if len(q) else
                    "No findings match this filter: widen it in the sidebar.")
@@ -153,18 +203,9 @@ def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
         return
     view = page.view
     st.session_state.setdefault(S.SEEN, {})[focus] = view.last_seq
-    pos = q.position(focus)
-    where = f"{pos + 1} of {len(q)}" if pos is not None else "not in this queue (opened from the evidence)"
-    st.markdown(f"#### `{view.id}` · {view.split} · {where}")
     sugg = view.suggested
-    cols = st.columns(3)
-    cols[0].metric("current label", str(view.label), delta=None if view.label == view.original_label
-                   else f"was {view.original_label}", delta_color="off")
-    cols[1].metric("suggested", str(sugg or "—"))
-    cols[2].metric("status", view.status)
-    render_example(view)
     render_actions(svc, q, view, sugg, labels=page.labels)
-    st.subheader("Why it was flagged")
+    st.subheader(f"Why `{view.id}` was flagged")
     render_findings(view, on_open=_open)
     c1, c2 = st.columns(2)
     with c1:
@@ -200,7 +241,8 @@ def render_progress(prog: dict) -> None:
 
 
 def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, *, labels: list[str]) -> None:
-    """The decision buttons (with shortcuts), the label picker, the note, and the confirm prompts."""
+    """The decision buttons (their keys are bound by the focus card), the label picker, the note, and the
+    confirm prompts."""
     conflict = st.session_state.get(S.CONFLICT)
     if conflict:
         st.warning(conflict["message"])
@@ -213,24 +255,24 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, 
                   args=(svc, q, new["action"], new["label"]), kwargs={"new_ok": True})
     enabled = view is not None
     cols = st.columns([1, 2.2, 1.1, 1, 1, 1, 1])
-    cols[0].button("Keep", key="rv_keep", shortcut="K", disabled=not enabled, on_click=_act, args=(svc, q, "keep"),
+    cols[0].button("Keep", key="rv_keep", disabled=not enabled, on_click=_act, args=(svc, q, "keep"),
                    help="the label is right")
-    cols[1].button(f"Accept: {sugg}" if sugg else "Accept", key="rv_accept", shortcut="A", type="primary",
+    cols[1].button(f"Accept: {sugg}" if sugg else "Accept", key="rv_accept", type="primary",
                    disabled=not (enabled and sugg and sugg != view.label), on_click=_act,
                    args=(svc, q, "relabel", sugg), help="relabel to the suggested label")
-    cols[2].button("Remove", key="rv_remove", shortcut="D", disabled=not enabled, on_click=_act,
+    cols[2].button("Remove", key="rv_remove", disabled=not enabled, on_click=_act,
                    args=(svc, q, "remove"), help="drop it from the cleaned data")
-    cols[3].button("Skip", key="rv_skip", shortcut="S", disabled=not enabled, on_click=_move, args=(q, 1))
-    cols[4].button("Prev", key="rv_prev", shortcut="P", on_click=_move, args=(q, -1))
-    cols[5].button("Next", key="rv_next", shortcut="N", on_click=_move, args=(q, 1))
-    cols[6].button("Undo", key="rv_undo", shortcut="U", on_click=_undo, args=(svc, q.filter.dataset))
+    cols[3].button("Skip", key="rv_skip", disabled=not enabled, on_click=_move, args=(q, 1))
+    cols[4].button("Prev", key="rv_prev", on_click=_move, args=(q, -1))
+    cols[5].button("Next", key="rv_next", on_click=_move, args=(q, 1))
+    cols[6].button("Undo", key="rv_undo", on_click=_undo, args=(svc, q.filter.dataset))
     pick_cols = st.columns([3, 2, 2, 1.2])
     pick = pick_cols[0].selectbox("Relabel to (type to search)", labels, index=None, key=S.PICK,
                                   placeholder="pick a label…")
     typed = pick_cols[1].text_input("…or a new label", key=S.TYPED)
     pick_cols[2].text_input("Note (optional)", key=S.NOTE)
     target = (typed or "").strip() or pick
-    pick_cols[3].button("Relabel", key="rv_relabel", shortcut="L", disabled=not (enabled and target),
+    pick_cols[3].button("Relabel", key="rv_relabel", disabled=not (enabled and target),
                         on_click=_act, args=(svc, q, "relabel", target))
     st.caption("Keys: " + " · ".join(f"**{k}** {what}" for k, what in SHORTCUTS))
 

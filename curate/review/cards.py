@@ -1,0 +1,61 @@
+"""The example in focus and its neighbours in queue order, light enough to send to the browser at once.
+
+The review page draws these "cards" in the browser, so a key press shows the next example before the server
+has answered; the server records the action and sends the next window. A card holds what a reviewer needs
+to decide (text, spans, current and suggested label, status, each detector's score and reason), not the
+evidence: that is loaded for the focus alone (load_example).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from curate.decisions import STATUS_OF, latest
+from curate.review.example import findings_of, retrieval_context, suggestion
+from curate.review.queue import Queue
+from curate.store import Workspace
+
+# No join with datasets here: it made DuckDB scan the examples instead of probing the few ids (4 ms -> 60 ms
+# at 1M examples).
+Q_CARD_EXAMPLES = """
+    SELECT id, split, text, label, meta FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))
+"""
+
+
+def window(queue: Queue, focus: str | None, *, ahead: int = 6, behind: int = 1) -> list[str]:
+    """The ids a card window holds: behind + the focus + ahead in queue order (the focus alone when it is
+    not in the queue, e.g. a neighbour opened from the evidence)."""
+    pos = queue.position(focus)
+    if pos is None:
+        return [focus] if focus else []
+    return queue.ids[max(pos - behind, 0): pos + ahead + 1]
+
+
+def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, behind: int = 1) -> list[dict[str, Any]]:
+    """One card per example of the window around focus, in queue order, with its live label and status."""
+    ids = window(queue, focus, ahead=ahead, behind=behind)
+    if not ids:
+        return []
+    dataset = queue.filter.dataset
+    rows = {r[0]: r for r in ws.con.execute(Q_CARD_EXAMPLES, [dataset, ids]).fetchall()}
+    task = ws.dataset(dataset).task
+    now = latest(ws, dataset, ids)
+    found = findings_of(ws, dataset, ids, evidence=False)
+    out = []
+    for eid in ids:
+        if eid not in rows:
+            continue  # deleted since the queue was built
+        _, split, text, original, meta_json = rows[eid]
+        meta = json.loads(meta_json) if meta_json else {}
+        d = now.get(eid, {})
+        label = d["new_label"] if d.get("action") == "relabel" else original
+        mine = found.get(eid, [])
+        card = {"id": eid, "position": queue.position(eid), "total": len(queue), "split": split, "task": task,
+                "text": text, "meta": meta, "label": label, "original_label": original,
+                "status": STATUS_OF[d.get("action")], "seq": d.get("seq"), "suggested": suggestion(mine),
+                "detectors": [{k: f[k] for k in ("detector", "score", "flagged", "reason")} for f in mine]}
+        if task == "retrieval":
+            card["retrieval"] = retrieval_context(ws, dataset, meta, findings_of(ws, dataset, [eid]).get(eid, []))
+        out.append(card)
+    return out
