@@ -213,6 +213,13 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
         with Workspace(review_path, wait=10) as ws:
             last = ws.con.execute("SELECT example_id, action, reviewer FROM decisions ORDER BY seq").fetchall()[-2:]
         assert last == [(other, "remove", "bob"), (fast[3], "keep", "kbd")]  # nothing of ours on it
+        page.keyboard.press("u")  # undo goes to the server first, then shows the example it restored
+        page.wait_for_function("(id) => { const h = document.querySelector('h4'); "
+                               "return h && h.innerText.startsWith(id + ' '); }", arg=fast[3], timeout=30_000)
+        settle(page)
+        with Workspace(review_path, wait=10) as ws:
+            undo = ws.con.execute("SELECT example_id, action, source FROM decisions ORDER BY seq DESC LIMIT 1").fetchall()
+        assert undo == [(fast[3], "reset", "undo")]
         # Evidence: selecting a neighbour's row (its marker cell, left of the first row) opens that example.
         grid = page.locator("[data-testid='stDataFrame']:visible").nth(1)
         grid.scroll_into_view_if_needed()
