@@ -38,6 +38,12 @@ DATASETS = {
                       ("arhn", {"judge": "embedding"})],
         "downstream": False,
     },
+    "wnut17-noisy": {
+        "ingest": [(ROOT / "sample_data/wnut17_noisy/train.conll", "conll", {}, "train")],
+        "gold": ROOT / "sample_data/wnut17_noisy/gold.jsonl",
+        "detectors": [("tacred-is", {}), ("knn-vote", {}), ("confident-learning", {}), ("near-duplicates", {})],
+        "downstream": False,
+    },
     "topics": {
         "ingest": [(ROOT / "sample_data/classification/train.jsonl", "jsonl", {}, None)],
         "gold": ROOT / "sample_data/classification/gold.jsonl",
@@ -73,7 +79,7 @@ def run() -> list[dict]:
                     " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
                 runs[label] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
             for m in evaluate(ws, name, spec["gold"], list(runs.values()), spec.get("gold_id_field", "id")):
-                label = next((k for k, v in runs.items() if v == m["run"]), "ensemble (rank average)")
+                label = next((k for k, v in runs.items() if v == m["run"]), "ensemble (agreement-weighted)")
                 rows.append({"dataset": name, "detector": label, "errors": m["errors"], "examples": m["examples"],
                              "AUPRC": m["auprc"], "random AUPRC": m["random_auprc"], "P@k": m["precision_at_k"],
                              "relabel acc": m["relabel_accuracy"], "flagged": m.get("flagged", ""),

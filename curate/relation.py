@@ -51,10 +51,17 @@ def check_spans(meta: dict[str, Any], where) -> None:
 
 
 def spans_from_chars(text: str, subj: tuple[int, int], obj: tuple[int, int], where) -> dict[str, Any]:
-    """Tokenize text with spaCy and turn character spans [start, end) into inclusive token spans."""
+    """Tokenize text with spaCy and turn the subject's and object's character spans [start, end) into
+    inclusive token spans."""
+    return token_spans(text, {"subj": subj, "obj": obj}, where)
+
+
+def token_spans(text: str, spans: dict[str, tuple[int, int]], where) -> dict[str, Any]:
+    """Tokenize text with spaCy and turn each role's character span [start, end) into an inclusive token
+    span (meta keys ROLE_start, ROLE_end); a span that covers no token names the role's field."""
     doc = _nlp().make_doc(text)
     meta: dict[str, Any] = {"token": [t.text for t in doc]}
-    for role, (start, end) in (("subj", subj), ("obj", obj)):
+    for role, (start, end) in spans.items():
         if not (0 <= start < end <= len(text)):
             raise where.error(
                 f"character span {start}-{end} is out of range (text has {len(text)} characters)", f"{role}_start"

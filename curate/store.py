@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DB = "curate.duckdb"
 DEFAULT_LOCK_WAIT = 10.0  # seconds a command waits for another process to release the workspace
-TASKS = ("relation", "classification", "retrieval")
+TASKS = ("relation", "classification", "retrieval", "span")
 
 # Ordered, named migrations (sqlite-utils style). Never edit a shipped one: append a new one.
 # Tables carry no PRIMARY KEY on purpose: DuckDB checks unique constraints eagerly, which breaks

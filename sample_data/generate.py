@@ -1,6 +1,6 @@
 """Generate curate's sample corpora with planted, documented label noise (deterministic under --seed).
 
-    python sample_data/generate.py            # writes sample_data/{relation,classification,retrieval,semeval_noisy}
+    python sample_data/generate.py            # writes sample_data/{relation,classification,retrieval,semeval_noisy,wnut17_noisy}
 
 See sample_data/README.md for what each file holds and how the noise was planted.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SEMEVAL = HERE.parent.parent / "shared" / "data" / "semeval2010_task8"
+WNUT17 = HERE.parent.parent / "shared" / "data" / "wnut17"
 
 FIRST = """James Mary Robert Patricia John Jennifer Michael Linda David Elizabeth William Barbara Richard Susan Joseph
 Jessica Thomas Sarah Charles Karen Christopher Lisa Daniel Nancy Matthew Betty Anthony Sandra Mark Margaret Donald
@@ -543,6 +544,46 @@ def make_semeval_noisy(out: Path, rng: random.Random, fn_rate: float, wrong_rate
                                                   for k in ("false_negative", "wrong_relation")}}
 
 
+def make_wnut_noisy(out: Path, rng: random.Random, n_sentences: int, swap_rate: float, drop_rate: float) -> dict:
+    """The first real WNUT 2017 train sentences with noise planted on their entities: types swapped, and
+    entities dropped to O (only those a reviewer could find: the ones that become untagged candidate spans)."""
+    import sys
+
+    sys.path.insert(0, str(HERE.parent))
+    from curate.spans import bio_spans, bio_tags, candidate_spans
+
+    src = WNUT17 / "wnut17train.conll"
+    if not src.exists():
+        return {"skipped": f"{src} not found"}
+    out.mkdir(parents=True, exist_ok=True)
+    sentences = [[line.split("\t") for line in block.split("\n")]
+                 for block in src.read_text(encoding="utf-8").split("\n\n") if block.strip()][:n_sentences]
+    types = sorted({t for sent in sentences for _, _, t in bio_spans([c[1] for c in sent])})
+    gold, blocks = [], []
+    for n, sent in enumerate(sentences, start=1):
+        tokens, tags = [c[0] for c in sent], [c[1] for c in sent]
+        spans = bio_spans(tags)
+        noisy = list(spans)
+        for k, (s, e, t) in enumerate(spans):
+            r = rng.random()
+            ex_id = f"train-{n:06d}:{s}-{e}"
+            if r < swap_rate:
+                new = rng.choice([x for x in types if x != t])
+                noisy[k] = (s, e, new)
+                gold.append({"id": ex_id, "noisy_label": new, "true_label": t, "kind": "wrong_type"})
+            elif r < swap_rate + drop_rate:
+                rest = [x for j, x in enumerate(noisy) if j != k]
+                if (s, e) in candidate_spans(tokens, rest):
+                    noisy[k] = (s, e, "O")
+                    gold.append({"id": ex_id, "noisy_label": "O", "true_label": t, "kind": "missed_entity"})
+        new_tags = bio_tags(len(tokens), noisy)
+        blocks.append("\n".join(f"{tok}\t{tag}" for tok, tag in zip(tokens, new_tags)))
+    (out / "train.conll").write_text("".join(b + "\n\n" for b in blocks), encoding="utf-8")
+    _write_jsonl(out / "gold.jsonl", gold)
+    return {"sentences": len(sentences), "entities": sum(len(bio_spans([c[1] for c in s])) for s in sentences),
+            "planted": {k: sum(g["kind"] == k for g in gold) for k in ("wrong_type", "missed_entity")}}
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
@@ -560,6 +601,7 @@ def main() -> None:
         "classification": make_classification(args.out / "classification", random.Random(args.seed + 1), 3000, 0.08),
         "retrieval": make_retrieval(args.out / "retrieval", random.Random(args.seed + 2), 600, 5, 0.12),
         "semeval_noisy": make_semeval_noisy(args.out / "semeval_noisy", random.Random(args.seed + 3), 0.10, 0.03),
+        "wnut17_noisy": make_wnut_noisy(args.out / "wnut17_noisy", random.Random(args.seed + 4), 1500, 0.05, 0.05),
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

@@ -49,7 +49,7 @@ class Detector:
     description: ClassVar[str]
     Params: ClassVar[type[DetectorParams]] = DetectorParams
     needs: ClassVar[tuple[str, ...]] = ("embeddings",)
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "relation")  # dataset tasks it applies to
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "relation", "span")  # dataset tasks it applies to
     version: ClassVar[str] = "1"
 
     def run(self, ctx: Context, params: DetectorParams) -> pd.DataFrame:

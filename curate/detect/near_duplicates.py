@@ -30,7 +30,7 @@ class NearDuplicates(Detector):
     description = "exact/near-duplicate examples: copies with conflicting labels and copies leaking across splits"
     Params = Params
     # Not retrieval: one passage legitimately appears in pairs of many queries with different labels.
-    tasks = ("classification", "relation")
+    tasks = ("classification", "relation", "span")
     needs = ("embeddings", "knn")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from typing import Any
 from curate import __version__
 from curate.errors import CurateError
 from curate.registry import instantiate
-from curate.export import beir, hf, records, semeval, tacred, triplets  # noqa: F401  (registration)
+from curate.export import beir, conll, hf, records, semeval, tacred, triplets  # noqa: F401  (registration)
 from curate.export.base import REGISTRY, ExportData, Exporter, ExportOptions
 from curate.export.diff import summarise
 from curate.export.manifest import MANIFEST, build_manifest, read_manifest, verify

@@ -53,7 +53,7 @@ class Exporter:
 
     name: ClassVar[str]
     description: ClassVar[str]
-    tasks: ClassVar[tuple[str, ...]] = ("classification", "relation", "retrieval")
+    tasks: ClassVar[tuple[str, ...]] = ("classification", "relation", "span", "retrieval")
     Options: ClassVar[type[ExportOptions]] = ExportOptions
     # How `curate ingest` reads the output back: (format, path relative to the output folder, options).
     reads_back: ClassVar[tuple[str, str, dict[str, Any]] | None] = None
@@ -129,12 +129,24 @@ def flat_record(row: Any, task: str, *, lists: bool = True) -> dict[str, Any]:
             rec.update(subj_start=spans["subj"][0], subj_end=spans["subj"][1],
                        obj_start=spans["obj"][0], obj_end=spans["obj"][1])
             rec.update({k: meta[k] for k in ("subj_type", "obj_type") if meta.get(k) is not None})
+    elif task == "span":
+        if lists and "char_span" not in meta:
+            rec.update(token=meta["token"], span_start=meta["span_start"], span_end=meta["span_end"])
+        else:  # character offsets into the text, end exclusive
+            start, end = meta.get("char_span") or token_chars(meta["token"], meta["span_start"], meta["span_end"])
+            rec.update(span_start=start, span_end=end)
     elif task == "retrieval":
         rec.update(query_id=meta.get("query_id"), passage_id=meta.get("passage_id"), query=meta.get("query"))
     rec.update({k: v for k, v in extra_fields(meta).items() if k not in rec})
     if not pd.isna(row.weight):
         rec["weight"] = float(row.weight)
     return rec
+
+
+def token_chars(tokens: list[str], start: int, end: int) -> tuple[int, int]:
+    """Character offsets [start, end) of an inclusive token span in the tokens joined by spaces."""
+    lo = sum(len(t) + 1 for t in tokens[:start])
+    return lo, lo + len(" ".join(tokens[start : end + 1]))
 
 
 def json_line(rec: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from curate.export.base import (ExportData, ExportOptions, Exporter, flat_record
 
 
 def _options(data: ExportData) -> dict[str, Any]:
-    return {"task": data.info.task} if data.info.task == "relation" else {}
+    return {"task": data.info.task} if data.info.task in ("relation", "span") else {}
 
 
 class _Records(Exporter):

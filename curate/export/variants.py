@@ -175,7 +175,7 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
     })
     labels = sorted({*(x for x in original if x is not None), *(x for x in label if x is not None)})
     data = ExportData(info, frame, labels)
-    if info.task == "retrieval":
+    if info.task in ("retrieval", "span"):  # span exports write every sentence, with or without entities
         data.texts = _texts(ws, dataset)
     return data, used
 

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError, InputError, NotFound
-from curate.ingest import beir, generic, hf, semeval, tacred, tacred_patch, triplets  # noqa: F401  (registration)
+from curate.ingest import (beir, conll, generic, hf, semeval, spacy_docbin, tacred,  # noqa: F401  (registration)
+                           tacred_patch, triplets)
 from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
 from curate.registry import instantiate
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 # Formats whose input is one file per split: a folder of such files is read split by split.
 SPLIT_NAMES = ("train", "dev", "validation", "valid", "val", "test")
 _SPLIT_FILES = {"tacred": (".json",), "jsonl": (".jsonl",), "csv": (".csv",), "parquet": (".parquet",),
-                "semeval": (".txt", ".TXT")}
+                "semeval": (".txt", ".TXT"), "conll": (".conll",), "spacy": (".spacy",)}
 
 
 @dataclass

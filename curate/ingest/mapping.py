@@ -7,7 +7,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from curate.ingest.base import IngestOptions, Sink, Where
-from curate.relation import SPAN_KEYS, check_spans, marked_text, spans_from_chars
+from curate.relation import SPAN_KEYS, check_spans, marked_text, spans_from_chars, token_spans
+from curate.spans import MARK_CLOSE, MARK_OPEN, check_span, marked_span_text
 
 RELATION_ROLES = ("token", *SPAN_KEYS, "subj_type", "obj_type")
 
@@ -15,7 +16,7 @@ RELATION_ROLES = ("token", *SPAN_KEYS, "subj_type", "obj_type")
 class FieldOptions(IngestOptions):
     """Field mapping for generic record formats (JSONL, CSV, Parquet, Hugging Face)."""
 
-    task: Literal["classification", "relation"] = "classification"
+    task: Literal["classification", "relation", "span"] = "classification"
     text_field: str = "text"
     label_field: str = "label"
     id_field: str = "id"
@@ -23,8 +24,11 @@ class FieldOptions(IngestOptions):
     fields: dict[str, str] = Field(
         default_factory=dict,
         description="role=column for relation fields: token, subj_start, subj_end, obj_start, obj_end, "
-        "subj_type, obj_type (char offsets with end exclusive unless a token list is given)",
+        "subj_type, obj_type; for spans: token, span_start, span_end (char offsets with end exclusive unless a "
+        "token list is given; without span fields a span is marked in the text: [E] ... [/E])",
     )
+    span_markers: tuple[str, str] = Field((MARK_OPEN, MARK_CLOSE), description="the markers around a span in the "
+                                          "text (task span, when no span_start/span_end fields are given)")
 
 
 def _str_field(rec: dict[str, Any], key: str, where: Where, *, required: bool = True,
@@ -83,6 +87,9 @@ def add_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions
     split = _str_field(rec, opts.split_field, where) if opts.split_field else None
     if opts.id_field not in rec and opts.id_field == "id":
         rec = {**rec, "id": f"{sink.split_for(split)}-{record_no}"}
+    if opts.task == "span":
+        add_span_record(sink, rec, where, opts, split)
+        return
     if opts.task == "relation" and opts.fields.get("token", "token") in rec:
         add_relation_tokens(
             sink, rec, where, id_key=opts.id_field, label_key=opts.label_field, roles=opts.fields, split=split
@@ -110,3 +117,49 @@ def add_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions
     if extra:
         meta["extra"] = extra
     sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=hash_text)
+
+
+def add_span_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions, split: str | None) -> None:
+    """One span example from a record: a token list with inclusive token indices, character offsets into the
+    text (end exclusive), or a span marked in the text ([E] Alex Turner [/E] ...); the markers are removed."""
+    cols = {r: opts.fields.get(r, r) for r in ("token", "span_start", "span_end")}
+    ex_id = _str_field(rec, opts.id_field, where)
+    label = _str_field(rec, opts.label_field, where, nonempty=True)
+    used = {opts.id_field, opts.label_field, opts.split_field, opts.text_field}
+    if cols["token"] in rec:
+        meta = {"token": rec[cols["token"]], "span_start": _int_field(rec, cols["span_start"], where),
+                "span_end": _int_field(rec, cols["span_end"], where)}
+        check_span(meta, where)
+        text = " ".join(meta["token"])
+        used |= set(cols.values())
+    else:
+        text = _str_field(rec, opts.text_field, where)
+        if cols["span_start"] in rec:
+            start, end = _int_field(rec, cols["span_start"], where), _int_field(rec, cols["span_end"], where)
+            used |= {cols["span_start"], cols["span_end"]}
+        else:
+            text, start, end = _unmark(text, opts.span_markers, where, opts.text_field)
+        meta = token_spans(text, {"span": (start, end)}, where)
+        meta["char_span"] = [start, end]
+    meta["sentence"] = ex_id
+    extra = {k: v for k, v in rec.items() if k not in used}
+    if extra:
+        meta["extra"] = extra
+    sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=marked_span_text(meta)[0])
+
+
+def _unmark(text: str, markers: tuple[str, str], where: Where, field: str) -> tuple[str, int, int]:
+    """The text without its one pair of span markers, and the span's character offsets in it."""
+    open_, close = markers
+    if text.count(open_) != 1 or text.count(close) != 1 or text.index(open_) > text.index(close):
+        raise where.error(f"expected one span marked {open_} ... {close} in the text (or span_start/span_end "
+                          "fields)", field)
+    before, rest = text.split(open_, 1)
+    inner, after = rest.split(close, 1)
+    before, inner, after = before.rstrip(), inner.strip(), after.lstrip()
+    if not inner:
+        raise where.error(f"the span between {open_} and {close} is empty", field)
+    head = before + " " if before else ""
+    start = len(head)
+    clean = head + inner + (" " + after if after else "")
+    return clean, start, start + len(inner)

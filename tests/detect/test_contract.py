@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curate.store import TASKS
 from curate.detect import REGISTRY, run_detector, list_findings
 from curate.detect.base import COLUMNS, DetectorParams
 from curate.detect.context import Context
@@ -18,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_detector_contract(name, request):
     cls = REGISTRY[name]
-    assert cls.tasks and set(cls.tasks) <= {"classification", "relation", "retrieval"}
+    assert cls.tasks and set(cls.tasks) <= set(TASKS)
     retrieval = "relation" not in cls.tasks
     ws, dataset = (request.getfixturevalue("ret_ws"), "ret") if retrieval else (request.getfixturevalue("rel_ws"), "rel")
     assert cls.description.strip() and issubclass(cls.Params, DetectorParams)

@@ -1,12 +1,16 @@
-"""The ensemble ranks by the average rank of its runs; fitted weights need reviewed decisions."""
+"""The ensemble ranks by the agreement-weighted mean rank of the runs that scored each example; fitted weights
+need reviewed decisions."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
 
 from curate.decisions import Decision, record
 from curate.detect import run_detector
+from curate.detect.ensemble import agreement_weights, combine
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
 
@@ -14,16 +18,41 @@ from curate.errors import CurateError
 def test_rank_average_of_runs(rel_ws):
     a = run_detector(rel_ws, "rel", "knn-vote")
     b = run_detector(rel_ws, "rel", "confident-learning")
-    ens = run_detector(rel_ws, "rel", "ensemble", {"runs": [a.run_id, b.run_id], "split": "train"})
-    score = {}
+    ens = run_detector(rel_ws, "rel", "ensemble", {"runs": [a.run_id, b.run_id], "split": "train",
+                                                   "weights": "rank-average"})
+    train = [r[0] for r in rel_ws.con.execute("SELECT id FROM examples WHERE dataset = 'rel' AND split = 'train' "
+                                              "ORDER BY ord").fetchall()]
+    rank = {}
     for run in (a, b):
-        rows = rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ? ORDER BY example_id",
-                                  [run.run_id]).fetchall()
-        score[run.run_id] = dict(zip([r[0] for r in rows], rank_normalise(np.array([r[1] for r in rows]))))
+        raw = dict(rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [run.run_id]).fetchall())
+        rank[run.run_id] = dict(zip(train, rank_normalise(np.array([raw[i] for i in train]))))
     got = dict(rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [ens.run_id]).fetchall())
-    some = list(got)[:50]
+    some = train[:50]
     np.testing.assert_allclose([got[i] for i in some],
-                               [(score[a.run_id][i] + score[b.run_id][i]) / 2 for i in some], atol=1e-9)
+                               [(rank[a.run_id][i] + rank[b.run_id][i]) / 2 for i in some], atol=1e-9)
+    default = run_detector(rel_ws, "rel", "ensemble", {"runs": [a.run_id, b.run_id], "split": "train"})
+    ev = json.loads(rel_ws.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [default.run_id])[0])
+    assert set(ev["weights"]) == {a.run_id, b.run_id} and all(0 < w <= 1 for w in ev["weights"].values())
+
+
+def test_agreement_weights_quiet_a_random_run_and_missing_scores_cast_no_vote():
+    rng = np.random.default_rng(0)
+    truth = rng.random(400)
+    good1 = rank_normalise(truth + 0.1 * rng.random(400))
+    good2 = rank_normalise(truth + 0.1 * rng.random(400))
+    noise = rank_normalise(rng.random(400))
+    ranks = np.array([good1, good2, noise])
+    scored = np.ones_like(ranks, dtype=bool)
+    w = agreement_weights(ranks, scored)
+    assert w[2] < 0.05 and min(w[0], w[1]) > 0.3  # the good runs agree through each other, noise with nobody
+    combined, _ = combine(ranks, scored)
+    plain, _ = combine(ranks, scored, agreement=False)
+    assert np.corrcoef(combined, truth)[0, 1] > np.corrcoef(plain, truth)[0, 1]
+    # An example the first run did not score takes the others' ranks, not a zero from the first.
+    scored[0, :10] = False
+    combined, w = combine(ranks, scored)
+    want = (w[1] * ranks[1, :10] + w[2] * ranks[2, :10]) / (w[1] + w[2])
+    np.testing.assert_allclose(combined[:10], want)
 
 
 def test_needs_two_runs_and_reviews_for_fitting(rel_ws):

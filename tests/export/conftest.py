@@ -11,6 +11,7 @@ import pytest
 from curate.decisions import Decision, record
 from curate.detect import run_detector
 from curate.ingest import ingest
+from curate.export.base import token_chars
 from curate.store import Workspace
 from tests.conftest import SAMPLE
 
@@ -37,9 +38,24 @@ def rel_ws(tmp_path: Path):
     ws.close()
 
 
-def rows_of(ws: Workspace, name: str) -> list[tuple]:
-    """(id, split, text, label) of every example, or for retrieval (split, query, passage, label)."""
-    if ws.dataset(name).task == "retrieval":
+def rows_of(ws: Workspace, name: str, *, drop_sentences: bool = False) -> list[tuple]:
+    """(id, split, text, label) of every example, or for retrieval (split, query, passage, label), or for
+    spans the entities (split, sentence, span text, type); ids and O candidates are rebuilt when span data is
+    read again. drop_sentences leaves out every span of a sentence that holds a removed one (CoNLL exports)."""
+    task = ws.dataset(name).task
+    if task == "span":
+        rows = ws.con.execute("SELECT split, text, label, meta, removed FROM current_examples WHERE dataset = ?",
+                              [name]).fetchall()
+        metas = [json.loads(r[3]) for r in rows]
+        gone = {m["sentence"] for r, m in zip(rows, metas) if r[4]} if drop_sentences else set()
+        out = []
+        for (split, text, label, _, removed), m in zip(rows, metas):
+            if removed or label == "O" or m["sentence"] in gone:
+                continue
+            lo, hi = m.get("char_span") or token_chars(m["token"], m["span_start"], m["span_end"])
+            out.append((split, text, text[lo:hi], label))
+        return sorted(out)
+    if task == "retrieval":
         return sorted(ws.con.execute(
             "SELECT split, json_extract_string(meta, '$.query'), text, label FROM examples WHERE dataset = ?",
             [name]).fetchall())

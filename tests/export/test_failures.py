@@ -72,7 +72,7 @@ def test_cli_errors_name_the_problem(rel_ws, tmp_path):
     db = ws.path
     ws.close()
     bad_fmt = _cli("--db", db, "export", "rel", "--format", "xml", "--out", str(tmp_path / "a"))
-    assert bad_fmt.returncode == 2 and "unknown export format 'xml'; known: beir, csv" in bad_fmt.stderr
+    assert bad_fmt.returncode == 2 and "unknown export format 'xml'; known: beir, conll, csv" in bad_fmt.stderr
     bad_task = _cli("--db", db, "export", "rel", "--format", "beir", "--out", str(tmp_path / "b"))
     assert bad_task.returncode == 2 and "format 'beir' exports retrieval datasets; 'rel' is a relation" in bad_task.stderr
     bad_opt = _cli("--db", db, "export", "rel", "--format", "triplets", "-o", "colour=red", "--out", str(tmp_path / "c"))

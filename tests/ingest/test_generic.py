@@ -114,3 +114,41 @@ def test_parquet_text_column_of_integers_is_refused(ws, tmp_path):
     with pytest.raises(InputError, match=r"ints.parquet, field 'text': the text column holds int64, not strings"):
         ingest(ws, p, "parquet", "ints")
     assert snapshot(ws) == before
+
+
+def test_span_records_from_markers_offsets_or_tokens(ws, tmp_path):
+    p = tmp_path / "spans.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "m", "text": "Yesterday [E] Alex Turner [/E] played Sheffield", "label": "person"},
+        {"id": "c", "text": "Arctic Monkeys played Sheffield", "label": "group", "span_start": 0, "span_end": 14},
+        {"id": "t", "token": ["They", "love", "Sheffield"], "span_start": 2, "span_end": 2, "label": "location"},
+    ]) + "\n")
+    ingest(ws, p, "jsonl", "sp", options={"task": "span"})
+    assert ws.dataset("sp").task == "span"
+    rows = {r[0]: (r[1], json.loads(r[2])) for r in ws.con.execute(
+        "SELECT id, text, meta FROM examples WHERE dataset = 'sp'").fetchall()}
+    text, meta = rows["m"]
+    assert text == "Yesterday Alex Turner played Sheffield"  # the markers are gone from the stored text
+    assert meta["token"][meta["span_start"]:meta["span_end"] + 1] == ["Alex", "Turner"]
+    assert meta["char_span"] == [10, 21] and text[10:21] == "Alex Turner"
+    _, meta = rows["c"]
+    assert meta["token"][meta["span_start"]:meta["span_end"] + 1] == ["Arctic", "Monkeys"]
+    _, meta = rows["t"]
+    assert (meta["span_start"], meta["span_end"]) == (2, 2)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("no marker here", "expected one span marked"),
+    ("[E] one [/E] and [E] two [/E]", "expected one span marked"),
+    ("[/E] reversed [E]", "expected one span marked"),
+    ("empty [E]  [/E] span", "is empty"),
+])
+def test_bad_span_markers_name_the_record_and_field(ws, tmp_path, text, message):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps({"id": "a", "text": "fine [E] span [/E]", "label": "x"}) + "\n"
+                 + json.dumps({"id": "b", "text": text, "label": "x"}) + "\n")
+    before = snapshot(ws)
+    with pytest.raises(InputError, match=message) as err:
+        ingest(ws, p, "jsonl", "bad", options={"task": "span"})
+    assert err.value.line == 2 and err.value.field == "text"
+    assert snapshot(ws) == before
