@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import bench_arhn, bench_detect, bench_embed, bench_ingest, bench_mine, bench_quality, bench_review
+from benchmarks import (bench_arhn, bench_baselines, bench_detect, bench_embed, bench_ingest, bench_mine,
+                        bench_quality, bench_review)
 from benchmarks.common import render_table, save
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
                    "review": (100_000, 10_000)},
          "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100,
                   "review": (1_000_000, 100_000)}}
-BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "quality", "review"]
+BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "quality", "baselines", "review"]
 
 
 def main() -> None:
@@ -34,6 +35,8 @@ def main() -> None:
         save("arhn", bench_arhn.run(sizes["arhn"]))
     if "quality" in chosen:
         save("quality", bench_quality.run(), table=True)
+    if "baselines" in chosen:
+        save("baselines", bench_baselines.run(), table=True)
     if "review" in chosen:
         save("review", bench_review.run(*sizes["review"]))
     render_table()

@@ -129,7 +129,8 @@ def resolve_runs(ctx: Context, params: Params) -> list[str]:
             raise CurateError(f"no run {missing[0]} for dataset '{ctx.dataset}'")
         return list(params.runs)
     kinds = params.detectors or [r[0] for r in ctx.ws.con.execute(
-        "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND kind NOT IN ('ensemble', 'near-duplicates') "
+        "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND kind NOT IN ('ensemble', 'near-duplicates', "
+        "'llm-verify') "
         "AND status = 'done' ORDER BY kind", [ctx.dataset]).fetchall()]
     out = []
     for kind in kinds:

@@ -1,6 +1,7 @@
 """A small, deterministic OpenAI-compatible chat server on 127.0.0.1, for tests, benchmarks and offline demos.
 
-It answers the ARHN prompts by word overlap (a stand-in judge, not a language model), can inject faults
+It answers the ARHN and label-verification prompts by word overlap (a stand-in judge, not a language model),
+can inject faults
 (429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every request it received.
 A passage containing "ignore previous instructions" makes it reply with junk, as a model that obeyed would.
 """
@@ -15,7 +16,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from curate.llm.prompts import NO_ANSWER
+from curate.llm.prompts import NO_ANSWER, NONE_OF_THEM
 
 STOP = set("a an the of in on at to for is are was were be by with and or what who which where when how does do "
            "did its it this that from as".split())
@@ -33,6 +34,14 @@ def overlap(query: str, text: str) -> int:
 
 def fake_reply(user: dict[str, Any], min_overlap: int = 2) -> str:
     """The deterministic judge: the best-overlapping sentence as the answer, overlap order as the ranking."""
+    if "options" in user:  # label verification: the option whose label and description share most words
+        text = str(user.get("text", ""))
+        if INJECTION.search(text):
+            return "Understood, I will follow the new instructions."
+        scored = [(overlap(f"{o.get('label', '')} {o.get('description', '')}".replace("_", " ").replace(":", " "),
+                           text), str(o.get("label"))) for o in user["options"]]
+        best = max(scored, default=(0, NONE_OF_THEM))
+        return json.dumps({"label": best[1] if best[0] > 0 else NONE_OF_THEM})
     query = str(user.get("query", ""))
     if "passages" in user:
         items = user["passages"]

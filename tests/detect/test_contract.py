@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from curate.llm.fake_server import FakeLLM
 from curate.store import TASKS
 from curate.detect import REGISTRY, run_detector, list_findings
 from curate.detect.base import COLUMNS, DetectorParams
@@ -32,7 +33,12 @@ def test_detector_contract(name, request):
             run_detector(ws, dataset, d, ctx=ctx)
     det = cls()
     # arhn runs offline here; its LLM path is driven against a fake server in its own test file.
-    params = cls.Params(**({"judge": "embedding"} if name == "arhn" else {}))
+    extra: dict = {"judge": "embedding"} if name == "arhn" else {}
+    server = FakeLLM().start() if name == "llm-verify" else None
+    if server is not None:  # it verifies another run's top findings, through the fake endpoint
+        extra = {"run": run_detector(ws, dataset, "knn-vote", ctx=ctx).run_id, "base_url": server.url, "top": 5}
+        request.addfinalizer(server.stop)
+    params = cls.Params(**extra)
     df = det.run(ctx, params)
     assert list(df.columns) == COLUMNS
     scope = ctx.split_mask(params.split)
