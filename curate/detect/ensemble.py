@@ -41,6 +41,10 @@ class Params(DetectorParams):
         "'rank-average': equal weights; 'fitted': logistic regression on reviewed decisions (relabel/remove = "
         "error, keep = clean)")
     min_votes: int = Field(2, ge=1, description="flag examples flagged by at least this many runs")
+    missing: Literal["skip", "zero"] = Field(
+        "skip", description="an example a run did not score: 'skip' leaves that run out of its mean; 'zero' counts "
+        "it as the run's lowest score (measured: better where most errors hide under the negative label, as on "
+        "SemEval, worse on the other planted-noise sets)")
 
 
 @register
@@ -69,7 +73,8 @@ class Ensemble(Detector):
             features = np.array([[r.get(i, 0.0) for r in run_ranks] for i in ids])
             combined = 1.0 / (1.0 + np.exp(-(features @ w[1:] + w[0])))
         else:
-            combined, weights = combine(ranks, scored, agreement=params.weights == "agreement")
+            votes_on = scored if params.missing == "skip" else np.ones_like(scored)
+            combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement")
         suggested = []
         for i in ids:
             tally: Counter = Counter()

@@ -69,3 +69,19 @@ def test_needs_two_runs_and_reviews_for_fitting(rel_ws):
            reviewer="ann", source="ui")
     ens = run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted", "detectors": ["knn-vote", "confident-learning"]})
     assert ens.counts["scored"] > 0
+
+
+def test_missing_zero_counts_an_unscored_example_as_the_lowest_score(rel_ws):
+    knn = run_detector(rel_ws, "rel", "knn-vote")
+    is_ = run_detector(rel_ws, "rel", "tacred-is")  # scores negatives only
+    params = {"runs": [knn.run_id, is_.run_id], "weights": "rank-average"}
+    skip = dict(rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?",
+                                   [run_detector(rel_ws, "rel", "ensemble", params).run_id]).fetchall())
+    zero = dict(rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [run_detector(
+        rel_ws, "rel", "ensemble", {**params, "missing": "zero"}).run_id]).fetchall())
+    positive = rel_ws.one("SELECT id FROM examples WHERE dataset = 'rel' AND split = 'train' "
+                          "AND label != 'no_relation' LIMIT 1")[0]
+    negative = rel_ws.one("SELECT id FROM examples WHERE dataset = 'rel' AND split = 'train' "
+                          "AND label = 'no_relation' LIMIT 1")[0]
+    assert zero[positive] < skip[positive]  # IS's silence pulls a positive down only with missing=zero
+    assert abs(zero[negative] - skip[negative]) < 1e-9  # both runs scored it: the same mean either way
