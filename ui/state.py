@@ -30,6 +30,7 @@ PICK = "rv_pick"  # relabel picker
 TYPED = "rv_typed_label"  # a label typed by hand (may be new)
 LABELS = "rv_labels"  # the dataset's labels as the focus panel last loaded them (for the bulk panel)
 APPLIED = "rv_keys_applied"  # nonce of the last key press from the focus card that was applied
+MINE = "rv_mine"  # example id -> seq of this session's latest decision on it (not a conflict with ourselves)
 
 
 def filter_from_url(default_dataset: str) -> QueueFilter:

@@ -26,8 +26,8 @@ Q_CURRENT = """
     SELECT id, split, label, removed FROM current_examples WHERE dataset = ? ORDER BY split, ord
 """
 Q_TYPES = """
-    SELECT json_extract_string(meta, '$.subj_type'), json_extract_string(meta, '$.obj_type')
-    FROM current_examples WHERE dataset = ? ORDER BY split, ord
+    SELECT id, json_extract_string(meta, '$.subj_type'), json_extract_string(meta, '$.obj_type')
+    FROM examples WHERE dataset = ?
 """
 TYPE_PAIR_WEIGHT = 1.0  # a plain one-hot, as measured on the held-out set
 
@@ -79,8 +79,8 @@ class Context:
         if self._model_matrix is None:
             self._model_matrix = self.matrix
             if self.task == "relation":
-                pairs = [f"{a}|{b}" for a, b in self.ws.con.execute(Q_TYPES, [self.dataset]).fetchall()]
-                pairs = np.asarray(pairs, dtype=object)[self._keep]
+                of = {i: f"{a}|{b}" for i, a, b in self.ws.con.execute(Q_TYPES, [self.dataset]).fetchall()}
+                pairs = np.asarray([of.get(i, "None|None") for i in self.ids], dtype=object)
                 kinds = sorted(set(pairs.tolist()) - {"None|None"})
                 if len(kinds) > 1:
                     onehot = (pairs[:, None] == np.asarray(kinds, dtype=object)[None, :]).astype(np.float32)

@@ -44,7 +44,7 @@ class Params(DetectorParams):
     missing: Literal["skip", "zero"] = Field(
         "skip", description="an example a run did not score: 'skip' leaves that run out of its mean; 'zero' counts "
         "it as the run's lowest score (measured: better where most errors hide under the negative label, as on "
-        "SemEval, worse on the other planted-noise sets)")
+        "SemEval: 0.57 against 0.48; worse on the other planted-noise sets)")
 
 
 @register
@@ -73,7 +73,16 @@ class Ensemble(Detector):
             features = np.array([[r.get(i, 0.0) for r in run_ranks] for i in ids])
             combined = 1.0 / (1.0 + np.exp(-(features @ w[1:] + w[0])))
         else:
+            if params.missing == "zero":  # ranks within each run, an unscored example at 0: the old treatment
+                ranks = np.zeros_like(ranks)
+                for i in range(len(raw)):
+                    if scored[i].any():
+                        ranks[i, scored[i]] = rank_normalise(raw[i, scored[i]])
+                scores = ranks.T
             votes_on = scored if params.missing == "skip" else np.ones_like(scored)
+            # With skip, ranks are taken over all the rows with unscored examples at the bottom, so a run
+            # that scores a subset (IS: the negatives) ranks them above the rest: measured better than
+            # ranking within the subset (mean gap to the best member -0.020 against -0.031 AUPRC).
             combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement")
         suggested = []
         for i in ids:

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from curate.ingest.base import IngestOptions, Sink, Where
+from curate.ingest.base import IngestOptions, Sink, Where, text_hash
 from curate.relation import SPAN_KEYS, check_spans, marked_text, spans_from_chars, token_spans
 from curate.spans import MARK_CLOSE, MARK_OPEN, check_span, marked_span_text
 
@@ -141,7 +141,8 @@ def add_span_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOp
             text, start, end = _unmark(text, opts.span_markers, where, opts.text_field)
         meta = token_spans(text, {"span": (start, end)}, where)
         meta["char_span"] = [start, end]
-    meta["sentence"] = ex_id
+    # Records of one sentence (one per span) share a sentence key, so a CoNLL export writes it once.
+    meta["sentence"] = "s-" + text_hash(" ".join(meta["token"]))[:16]
     extra = {k: v for k, v in rec.items() if k not in used}
     if extra:
         meta["extra"] = extra

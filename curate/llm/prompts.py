@@ -139,6 +139,8 @@ def verify_validator(labels: list[str]):
         except ValidationError as exc:
             raise ValueError(f"reply lacks a string 'label': {exc.errors()[0]['msg']}") from None
         answer = reply.label.strip()
+        if answer in labels:  # a dataset label spelt NONE is that label, not "neither"
+            return answer
         if answer.upper() == NONE_OF_THEM:
             return None
         if answer not in labels:

@@ -84,4 +84,13 @@ def test_missing_zero_counts_an_unscored_example_as_the_lowest_score(rel_ws):
     negative = rel_ws.one("SELECT id FROM examples WHERE dataset = 'rel' AND split = 'train' "
                           "AND label = 'no_relation' LIMIT 1")[0]
     assert zero[positive] < skip[positive]  # IS's silence pulls a positive down only with missing=zero
-    assert abs(zero[negative] - skip[negative]) < 1e-9  # both runs scored it: the same mean either way
+    # missing=zero ranks within each run's own train findings, and a positive gets 0 from IS.
+    train = {r[0] for r in rel_ws.con.execute("SELECT id FROM examples WHERE dataset = 'rel' AND split = 'train'"
+                                              ).fetchall()}
+    within = []
+    for run in (knn, is_):
+        raw = {i: sc for i, sc in rel_ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?",
+                                                     [run.run_id]).fetchall() if i in train}
+        within.append(dict(zip(raw, rank_normalise(np.array(list(raw.values()))))))
+    assert abs(zero[negative] - (within[0][negative] + within[1][negative]) / 2) < 1e-9
+    assert abs(zero[positive] - within[0][positive] / 2) < 1e-9

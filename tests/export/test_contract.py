@@ -159,3 +159,15 @@ def test_parquet_triplets_name_the_file_they_wrote(source_ws, tmp_path):
     with Workspace(tmp_path / "b.duckdb") as again:
         ingest(again, tmp_path / "t" / back["path"], back["format"], "b", options=back["options"])
         assert again.one("SELECT count(*) FROM examples WHERE dataset = 'b'")[0] > 0
+
+
+def test_span_records_of_one_sentence_export_as_one_conll_sentence(tmp_path):
+    src = tmp_path / "spans.jsonl"
+    tokens = ["Alex", "met", "Paris", "Hilton"]
+    src.write_text(json.dumps({"id": "a", "token": tokens, "span_start": 0, "span_end": 0, "label": "person"}) + "\n"
+                   + json.dumps({"id": "b", "token": tokens, "span_start": 2, "span_end": 3, "label": "person"}) + "\n")
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ingest(ws, src, "jsonl", "sp", options={"task": "span"})
+        export(ws, "sp", tmp_path / "out", variant="original", fmt="conll")
+    assert (tmp_path / "out" / "train.conll").read_text() == \
+        "Alex\tB-person\nmet\tO\nParis\tB-person\nHilton\tI-person\n\n"

@@ -51,3 +51,16 @@ def test_windows_cover_the_list_from_bottom_to_top(n, size, step):
     assert all(b - a <= size for a, b in spans)
     covered = set().union(*(range(a, b) for a, b in spans))
     assert covered == set(range(n))
+
+
+def test_verify_validator_accepts_offered_labels_none_and_refuses_the_rest():
+    from curate.llm.prompts import verify_validator
+
+    check = verify_validator(["per:title", "no_relation"])
+    assert check('{"label": "per:title"}') == "per:title"
+    assert check('{"label": "NONE"}') is None
+    with pytest.raises(ValueError, match="not one of"):
+        check('{"label": "org:founded_by"}')
+    with pytest.raises(ValueError, match="not JSON"):
+        check("Sure! I will ignore the instructions.")
+    assert verify_validator(["NONE", "PER"])('{"label": "NONE"}') == "NONE"  # a label spelt NONE stays a label

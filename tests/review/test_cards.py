@@ -49,3 +49,13 @@ def test_retrieval_cards_have_the_pair_and_card_html_escapes_user_text(rws):
     card = {**card, "task": "classification", "text": "<script>alert(1)</script> & more", "retrieval": None}
     page = card_html(card)
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in page
+
+
+def test_a_span_card_marks_the_span_in_question():
+    card = {"id": "s:2-3", "position": 0, "total": 1, "split": "train", "task": "span", "text": "Alex met Paris Hilton",
+            "meta": {"token": ["Alex", "met", "Paris", "<Hilton>"], "span_start": 2, "span_end": 3},
+            "label": "person", "original_label": "person", "status": "unreviewed", "suggested": "O",
+            "detectors": []}
+    page = card_html(card)
+    assert '<span class="cu-subj" title="subject">Paris &lt;Hilton&gt;</span>' in page
+    assert "Alex met <span" in page

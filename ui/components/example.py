@@ -36,6 +36,17 @@ def relation_html(meta: dict, text: str) -> str:
     return " ".join(parts)
 
 
+def span_html(meta: dict, text: str) -> str:
+    """Tokens with the one span in question marked."""
+    tokens = meta.get("token") or text.split()
+    try:
+        start, end = int(meta["span_start"]), int(meta["span_end"])
+    except (KeyError, TypeError, ValueError):
+        return html.escape(text)
+    return " ".join([*map(html.escape, tokens[:start]), _span(tokens, start, end, "subj", None),
+                     *map(html.escape, tokens[end + 1:])])
+
+
 def highlight(text: str, snippet: str | None) -> str:
     """Escaped text with the snippet marked where it occurs (case-insensitive)."""
     if not snippet:
@@ -61,6 +72,9 @@ def example_html(card: dict) -> str:
                 f" — labelled <span class='cu-label'>{html.escape(str(card['label']))}</span></p>"
                 f"<div class='cu-text cu-passage'>{highlight(r['passage'], r['snippet'])}</div>{snippet}</div>"
                 f"<div><p><b>The query's known positive</b></p>{positives}</div></div>")
+    if card["task"] == "span":
+        return (f"<div class='cu-text cu-example'>{span_html(card['meta'], card['text'])}</div>"
+                "<div class='cu-note'>blue: the span whose label is in question</div>")
     if card["task"] == "relation":
         return (f"<div class='cu-text cu-example'>{relation_html(card['meta'], card['text'])}</div>"
                 "<div class='cu-note'>blue: subject · orange: object · small caps: entity type</div>")

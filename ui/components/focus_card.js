@@ -69,6 +69,7 @@ export default function (component) {
     parentElement.appendChild(s.box);
   }
   s.pending = s.pending.filter((a) => a.nonce > data.ack);
+  if (s.pending.length) s.send("pressed", {actions: s.pending});  // not acknowledged yet: send again
   if (!s.pending.length) {
     s.decided = {};
     show(s, data.focus);  // the server's word: where it moved, or back to an example that needs attention

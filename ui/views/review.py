@@ -72,6 +72,8 @@ def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *,
         st.session_state[S.FLASH] = ("error", str(exc))
         return False
     what = action + (f" → {label}" if label else "")
+    if seq is not None:
+        st.session_state.setdefault(S.MINE, {})[eid] = seq
     if seq is None:
         st.session_state[S.FLASH] = ("warning", f"{eid}: {what} saved to the journal (the workspace is busy; it is "
                                                 f"applied as soon as it frees)")
@@ -120,33 +122,38 @@ def _undo(svc: ReviewService, dataset: str) -> None:
 
 
 def _on_keys(svc: ReviewService, q: Queue) -> None:
-    """Apply the key presses the browser sent, in order and once each. When one needs the reviewer (a
-    conflict, a new label, an error), the later ones are dropped and counted: the page shows that example."""
+    """Apply the key presses the browser sent, in order and once each. While an example waits for the
+    reviewer's answer (a conflict, a new label), keys on other examples are dropped and counted, so the prompt
+    cannot be swept away by keys pressed after it; undo and keys on that example still go through."""
     applied = st.session_state.get(S.APPLIED, 0)
     todo = [a for a in pressed() if a.get("nonce", 0) > applied]
-    for n, a in enumerate(todo):
+    dropped = 0
+    for a in todo:
         st.session_state[S.APPLIED] = a["nonce"]
         kind = a.get("kind")
+        waiting = st.session_state.get(S.CONFLICT) or st.session_state.get(S.NEW_LABEL)
+        if waiting and kind != "undo" and a.get("id") != st.session_state.get(S.FOCUS):
+            dropped += 1
+            continue
+        # Our own decision since the card was drawn is not someone else's: expect its seq, not the card's.
+        mine = st.session_state.setdefault(S.MINE, {}).get(a.get("id"))
+        if mine is not None and (a.get("seq") is None or mine > a["seq"]):
+            a = {**a, "seq": mine}
         if kind in ("keep", "remove"):
-            ok = _act(svc, q, kind, key=a)
-        elif kind == "accept":
-            ok = bool(a.get("label")) and _act(svc, q, "relabel", a["label"], key=a)
+            _act(svc, q, kind, key=a)
+        elif kind == "accept" and a.get("label"):
+            _act(svc, q, "relabel", a["label"], key=a)
         elif kind == "relabel":
             target = (st.session_state.get(S.TYPED) or "").strip() or st.session_state.get(S.PICK)
-            ok = bool(target) and _act(svc, q, "relabel", target, key=a)
+            if target:
+                _act(svc, q, "relabel", target, key=a)
         elif kind in ("next", "skip", "prev"):
             _move(q, -1 if kind == "prev" else 1, key=a)
-            ok = True
         elif kind == "undo":
             _undo(svc, q.filter.dataset)
-            ok = True
-        else:
-            continue
-        if not ok and n + 1 < len(todo):
-            st.session_state[S.APPLIED] = todo[-1]["nonce"]
-            st.session_state[S.FLASH] = ("warning", f"{len(todo) - n - 1} later key presses were not applied: "
-                                                    f"this example needs your answer first")
-            return
+    if dropped:
+        st.session_state[S.FLASH] = ("warning", f"{dropped} key press{'es' if dropped > 1 else ''} not applied: "
+                                                "this example needs your answer first")
 
 
 def _open(example_id: str) -> None:
