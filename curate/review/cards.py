@@ -11,9 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from curate.decisions import STATUS_OF, latest
 from curate.review.example import findings_of, retrieval_context, suggestion
-from curate.review.queue import Queue
+from curate.review.queue import Queue, statuses
 from curate.store import Workspace
 
 # No join with datasets here: it made DuckDB scan the examples instead of probing the few ids (4 ms -> 60 ms
@@ -40,22 +39,23 @@ def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, beh
     dataset = queue.filter.dataset
     rows = {r[0]: r for r in ws.con.execute(Q_CARD_EXAMPLES, [dataset, ids]).fetchall()}
     task = ws.dataset(dataset).task
-    now = latest(ws, dataset, ids)
-    found = findings_of(ws, dataset, ids, evidence=False)
+    now = statuses(ws, dataset, ids)
+    # Evidence only where a card shows part of it (the ARHN snippet of a retrieval pair).
+    found = findings_of(ws, dataset, ids, evidence=task == "retrieval")
     out = []
     for eid in ids:
         if eid not in rows:
             continue  # deleted since the queue was built
         _, split, text, original, meta_json = rows[eid]
         meta = json.loads(meta_json) if meta_json else {}
-        d = now.get(eid, {})
-        label = d["new_label"] if d.get("action") == "relabel" else original
+        state = now[eid]
+        label = state["new_label"] if state["status"] == "relabelled" else original
         mine = found.get(eid, [])
         card = {"id": eid, "position": queue.position(eid), "total": len(queue), "split": split, "task": task,
                 "text": text, "meta": meta, "label": label, "original_label": original,
-                "status": STATUS_OF[d.get("action")], "seq": d.get("seq"), "suggested": suggestion(mine),
+                "status": state["status"], "seq": state["seq"], "suggested": suggestion(mine),
                 "detectors": [{k: f[k] for k in ("detector", "score", "flagged", "reason")} for f in mine]}
         if task == "retrieval":
-            card["retrieval"] = retrieval_context(ws, dataset, meta, findings_of(ws, dataset, [eid]).get(eid, []))
+            card["retrieval"] = retrieval_context(ws, dataset, meta, mine)
         out.append(card)
     return out

@@ -47,13 +47,13 @@ def _advance(svc: ReviewService, q: Queue, start: int, step: int = 1) -> None:
 
 
 def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *, force: bool = False,
-         new_ok: bool = False, key: dict | None = None) -> bool:
+         new_ok: bool = False, key: dict | None = None) -> None:
     """Callback of every decision button and key: append the decision, then move to the next unreviewed
     example. key is the browser's record of a key press (example, the decision seq its card showed, and the
-    card it already moved to). False when the decision waits for the reviewer (conflict, new label, error)."""
+    card it already moved to); a conflict, new label or error keeps the example in focus with its prompt."""
     eid = key["id"] if key else st.session_state.get(S.FOCUS)
     if eid is None:
-        return False
+        return
     st.session_state[S.FOCUS] = eid
     note = st.session_state.get(S.NOTE) or None
     seen = key["seq"] if key else st.session_state.get(S.SEEN, {}).get(eid)
@@ -64,13 +64,13 @@ def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *,
                          **expected)
     except Conflict as exc:
         st.session_state[S.CONFLICT] = {"action": action, "label": label, "message": str(exc)}
-        return False
+        return
     except NewLabel as exc:
         st.session_state[S.NEW_LABEL] = {"action": action, "label": label, "message": str(exc)}
-        return False
+        return
     except CurateError as exc:
         st.session_state[S.FLASH] = ("error", str(exc))
-        return False
+        return
     what = action + (f" → {label}" if label else "")
     if seq is not None:
         st.session_state.setdefault(S.MINE, {})[eid] = seq
@@ -87,21 +87,18 @@ def _act(svc: ReviewService, q: Queue, action: str, label: str | None = None, *,
     else:
         pos = q.position(eid)
         _advance(svc, q, (pos + 1) if pos is not None else 0)
-    return True
 
 
 def _move(q: Queue, step: int, key: dict | None = None) -> None:
     """Next / previous / skip: the neighbouring example in queue order (skip leaves it unreviewed)."""
     if key and q.position(key.get("to")) is not None:
-        st.session_state[S.FOCUS] = key["to"]
-        st.session_state[S.SIMILAR] = None
-        st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
-        return
-    pos = q.position(key["id"] if key else st.session_state.get(S.FOCUS))
-    pos = -1 if pos is None and step > 0 else (pos if pos is not None else len(q))
-    target = pos + step
-    if 0 <= target < len(q):
-        st.session_state[S.FOCUS] = q.ids[target]
+        st.session_state[S.FOCUS] = key["to"]  # where the browser already is
+    else:
+        pos = q.position(key["id"] if key else st.session_state.get(S.FOCUS))
+        pos = -1 if pos is None and step > 0 else (pos if pos is not None else len(q))
+        target = pos + step
+        if 0 <= target < len(q):
+            st.session_state[S.FOCUS] = q.ids[target]
     st.session_state[S.SIMILAR] = None
     st.session_state[S.CONFLICT] = st.session_state[S.NEW_LABEL] = None
 
