@@ -224,7 +224,8 @@ def _vector_table(hashes: list[str], key: str, vecs: np.ndarray) -> pa.Table:
     })
 
 
-def _to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+def to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """A column of equal-length float lists as a float32 matrix (no per-row Python objects)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
     if len(arr) == 0:
         return np.zeros((0, 0), dtype=np.float32)
@@ -260,7 +261,7 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
         ids=table.column("id").to_pylist(),
         splits=np.asarray(table.column("split").to_pylist(), dtype=object),
         labels=np.asarray(table.column("label").to_pylist(), dtype=object),
-        matrix=_to_matrix(table.column("vector")),
+        matrix=to_matrix(table.column("vector")),
         model=key,
     )
 
@@ -271,7 +272,7 @@ def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None 
     table = ws.arrow(Q_TEXT_VECTORS, [key, name, kind])
     if table.column("vector").null_count:
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
-    return table.column("id").to_pylist(), _to_matrix(table.column("vector"))
+    return table.column("id").to_pylist(), to_matrix(table.column("vector"))
 
 
 def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None, batch_size: int = 64) -> np.ndarray:
@@ -283,7 +284,7 @@ def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = No
     unique = dict(zip(hashes, texts))
     found = ws.arrow("SELECT text_hash, vector FROM embeddings WHERE model = ? "
                      "AND text_hash IN (SELECT unnest(?::VARCHAR[]))", [key, list(unique)])
-    have = dict(zip(found.column("text_hash").to_pylist(), _to_matrix(found.column("vector")))) if found.num_rows else {}
+    have = dict(zip(found.column("text_hash").to_pylist(), to_matrix(found.column("vector")))) if found.num_rows else {}
     missing = [h for h in unique if h not in have]
     if missing:
         vecs = encode_texts(load_model(resolve_model(model).source), [unique[h] for h in missing], batch_size)

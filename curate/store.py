@@ -122,6 +122,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         # building the index takes 0.4 s. Not UNIQUE: DuckDB checks those eagerly (see the note above).
         "CREATE INDEX examples_id ON examples (id);",
     ),
+    (
+        "fine-tuned model folds: out-of-fold probabilities and vectors, one committed fold at a time (resumable)",
+        """
+        CREATE TABLE tuned_folds (
+            dataset VARCHAR NOT NULL, key VARCHAR NOT NULL, fold INTEGER NOT NULL, example_id VARCHAR NOT NULL,
+            proba FLOAT[] NOT NULL, vector FLOAT[] NOT NULL, created_at TIMESTAMP DEFAULT current_timestamp
+        );
+        CREATE INDEX tuned_folds_key ON tuned_folds (key, fold);
+        """,
+    ),
 ]
 
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"
@@ -141,6 +151,7 @@ Q_DELETE_DATASET = [
     "DELETE FROM examples WHERE dataset = ?",
     "DELETE FROM texts WHERE dataset = ?",
     "DELETE FROM clean_labels WHERE dataset = ?",
+    "DELETE FROM tuned_folds WHERE dataset = ?",
     "DELETE FROM datasets WHERE name = ?",
 ]
 Q_INSERT_DATASET = """
@@ -257,7 +268,7 @@ class Workspace:
     # -- bulk writes -----------------------------------------------------
     def append_arrow(self, table: str, data: pa.Table) -> None:
         """Bulk-insert an Arrow table whose column names match the target table's."""
-        if table not in {"examples", "texts", "clean_labels", "embeddings", "findings", "decisions"}:
+        if table not in {"examples", "texts", "clean_labels", "embeddings", "findings", "decisions", "tuned_folds"}:
             raise ValueError(f"not a bulk-writable table: {table}")
         cols = ", ".join(data.column_names)
         self.con.register("_curate_bulk", data)

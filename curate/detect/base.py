@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,23 @@ class ModelParams(DetectorParams):
     max_fit: int = Field(20_000, ge=100, description="each model fit learns from at most this many examples "
                          "(stratified sample), bounding the cost on large data")
 
+    model: Literal["linear", "finetune"] = Field("linear", description="the model behind the probabilities (and, "
+                                                "for neighbours in embedding space, the vectors): a logistic "
+                                                "regression on the frozen embeddings, or the encoder's top layers "
+                                                "fine-tuned with a classification head in each fold (slower: see "
+                                                "docs/detectors.md for its time per 1k examples)")
+    epochs: int = Field(2, ge=1, le=50, description="model=finetune: training epochs per fold")
+    lr: float = Field(3e-4, gt=0, lt=1, description="model=finetune: learning rate of the tuned layers")
+    train_layers: int = Field(2, ge=1, description="model=finetune: top transformer layers trained (the rest stay "
+                              "frozen and run once)")
+
     def model_args(self) -> dict:
         """Keyword arguments for Context.oof_proba."""
-        return {"folds": self.folds, "c": self.c, "balanced": self.balanced_model, "max_fit": self.max_fit}
+        args = {"folds": self.folds, "c": self.c, "balanced": self.balanced_model, "max_fit": self.max_fit,
+                "model": self.model}
+        if self.model == "finetune":
+            args.update(epochs=self.epochs, lr=self.lr, train_layers=self.train_layers)
+        return args
 
 
 class Detector:

@@ -3,6 +3,7 @@ computed once per run and recorded with the parameters that made it."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -59,6 +60,7 @@ class Context:
         self._model_matrix: np.ndarray | None = None
         self._knn: dict[tuple, Neighbours] = {}
         self._proba: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+        self._tuned: dict[tuple, np.ndarray] = {}
 
     @property
     def matrix(self) -> np.ndarray:
@@ -72,20 +74,26 @@ class Context:
 
     @property
     def model_matrix(self) -> np.ndarray:
-        """What the out-of-fold model learns from: the vectors, plus for relations with entity types a one-hot
-        of the (subject type, object type) pair. The pair vectors carry the types only as marker words; the
-        one-hot makes "this type pair never holds this relation" one weight away (measured on a held-out
-        re-annotated relation set: AUPRC 0.241 -> 0.256 for the same model)."""
+        """What the out-of-fold linear model learns from: the vectors, plus the type-pair one-hot when there is one."""
         if self._model_matrix is None:
-            self._model_matrix = self.matrix
-            if self.task == "relation":
-                of = {i: f"{a}|{b}" for i, a, b in self.ws.con.execute(Q_TYPES, [self.dataset]).fetchall()}
-                pairs = np.asarray([of.get(i, "None|None") for i in self.ids], dtype=object)
-                kinds = sorted(set(pairs.tolist()) - {"None|None"})
-                if len(kinds) > 1:
-                    onehot = (pairs[:, None] == np.asarray(kinds, dtype=object)[None, :]).astype(np.float32)
-                    self._model_matrix = np.hstack([self.matrix, TYPE_PAIR_WEIGHT * onehot])
+            extra = self.type_features()
+            self._model_matrix = self.matrix if extra is None else np.hstack([self.matrix, extra])
         return self._model_matrix
+
+    def type_features(self) -> np.ndarray | None:
+        """For relations with entity types, a one-hot of the (subject type, object type) pair per row (else None).
+
+        The pair vectors carry the types only as marker words; the one-hot makes "this type pair never holds this
+        relation" one weight away (measured on a held-out re-annotated relation set: AUPRC 0.241 -> 0.256 for the
+        same model)."""
+        if self.task != "relation":
+            return None
+        of = {i: f"{a}|{b}" for i, a, b in self.ws.con.execute(Q_TYPES, [self.dataset]).fetchall()}
+        pairs = np.asarray([of.get(i, "None|None") for i in self.ids], dtype=object)
+        kinds = sorted(set(pairs.tolist()) - {"None|None"})
+        if len(kinds) < 2:
+            return None
+        return TYPE_PAIR_WEIGHT * (pairs[:, None] == np.asarray(kinds, dtype=object)[None, :]).astype(np.float32)
 
     # -- masks -----------------------------------------------------------
     def split_mask(self, split: str | list[str] | None) -> np.ndarray:
@@ -119,7 +127,12 @@ class Context:
         if key not in self._knn:
             if not base.any():
                 raise CurateError("no examples to take neighbours from (the base set is empty)")
-            matrix = self.matrix if space == "embedding" else self.proba_space(fit_rows, space_labels, model_args)
+            if space == "embedding" and (model_args or {}).get("model") == "finetune":
+                matrix = self.tuned_vectors(fit_rows, space_labels, **model_args)
+            elif space == "embedding":
+                matrix = self.matrix
+            else:
+                matrix = self.proba_space(fit_rows, space_labels, model_args)
             t = time.perf_counter()
             self._knn[key] = knn_within(matrix, k, base, queries)
             self.timings["knn"] = self.timings.get("knn", 0.0) + time.perf_counter() - t
@@ -140,24 +153,35 @@ class Context:
                 return float(num_label_issues(y, p)) / int(mask.sum())
         return None
 
-    def oof_proba(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
-                  labels: np.ndarray | None = None, max_fit: int = 20_000) -> tuple[np.ndarray, list[str]]:
-        """Class probabilities of a logistic regression on the embeddings, trained on the masked rows.
+    def oof_proba(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> tuple[np.ndarray, list[str]]:
+        """Class probabilities of a model trained on the masked rows (see _fit_model), as (proba per row, classes)."""
+        return self._proba[self._fit_model(mask, labels, **model_args)]
+
+    def tuned_vectors(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> np.ndarray:
+        """Vectors of the fine-tuned encoder (out-of-fold for masked rows), from the same folds as its probabilities."""
+        return self._tuned[self._fit_model(mask, labels, **{**model_args, "model": "finetune"})]
+
+    def _fit_model(self, mask: np.ndarray, labels: np.ndarray | None = None, folds: int = 5, c: float = 2.0,
+                   balanced: bool = True, max_fit: int = 20_000, model: str = "linear", epochs: int = 2,
+                   lr: float = 3e-4, train_layers: int = 2) -> tuple:
+        """Class probabilities of a model trained on the masked rows: a logistic regression on the embeddings
+        (model='linear') or the encoder fine-tuned with a classification head (model='finetune').
 
         Masked rows get out-of-fold probabilities (never from a model that saw their label); the other rows get
-        the probabilities of a model fitted on all masked rows. labels defaults to the current labels (a clean
-        subset passes its verified ones). Each fit learns from at most max_fit rows (a stratified sample that
-        keeps rare labels whole), which bounds the cost on large data. Returns (proba for every row, classes).
+        the probabilities of a model fitted on all masked rows (fine-tuned: the mean of the fold models). labels
+        defaults to the current labels (a clean subset passes its verified ones). Each fit learns from at most
+        max_fit rows (a stratified sample that keeps rare labels whole), which bounds the cost on large data.
+        Stores (proba for every row, classes) and, fine-tuned, the tuned vectors; returns their cache key.
         """
         labels = self.labels if labels is None else labels
-        key = (mask.tobytes(), folds, c, balanced, labels.tobytes() if labels is not self.labels else None, max_fit)
+        tuned = (epochs, lr, train_layers) if model == "finetune" else ()
+        key = (mask.tobytes(), folds, c if model == "linear" else None, balanced,
+               labels.tobytes() if labels is not self.labels else None, max_fit, model, tuned)
         if key in self._proba:
-            return self._proba[key]
-        from sklearn.linear_model import LogisticRegression
+            return key
         from sklearn.model_selection import StratifiedKFold
 
         y = labels[mask].astype(str)  # rows are taken from the matrix per fit: no full copy of the vectors
-        matrix = self.model_matrix  # loaded here, not inside the fitting threads (one DuckDB connection)
         classes = sorted(set(y))
         if len(classes) < 2:
             raise CurateError("a model needs at least two labels among the examples it learns from")
@@ -167,19 +191,44 @@ class Context:
         # learns from max_fit examples, and every row still gets an out-of-fold prediction.
         while n_folds > 2 and len(y) * (n_folds - 2) / (n_folds - 1) >= max_fit:
             n_folds -= 1
-        full = np.zeros((len(self.ids), len(classes)))
         rows = np.flatnonzero(mask)
-        t = time.perf_counter()
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=self.seed)
         # Classes too rare to stratify still get a column (probability ~0 where unseen).
         strat_y = np.where(np.isin(y, [c_ for c_, n in counts.items() if n < n_folds]), "__rare__", y)
-
         rng = np.random.default_rng(self.seed)
         others = np.flatnonzero(~mask)
         # Training rows are drawn up front, in a fixed order, so results do not depend on thread scheduling.
         jobs = [(_stratified_cap(train, y, max_fit, rng), rows[test]) for train, test in splitter.split(np.zeros(len(y)), strat_y)]
-        if len(others):
-            jobs.append((_stratified_cap(np.arange(len(y)), y, max_fit, rng), others))
+        t = time.perf_counter()
+        if model == "finetune":
+            from curate.detect.tuned import tuned_oof
+            from curate.finetune import TuneParams
+
+            extra = self.type_features()
+            fingerprint = {"rows": _digest([self.ids[r] for r in rows], y.tolist()),
+                           "others": _digest([self.ids[r] for r in others]), "folds": n_folds, "seed": self.seed,
+                           "max_fit": max_fit, "extra": None if extra is None else _digest(extra.tobytes())}
+            full, vectors = tuned_oof(self, jobs, y, classes, rows, others, extra,
+                                      TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced,
+                                                 seed=self.seed), fingerprint)
+            self._tuned[key] = vectors
+        elif model == "linear":
+            if len(others):
+                jobs.append((_stratified_cap(np.arange(len(y)), y, max_fit, rng), others))
+            full = self._fit_linear(jobs, rows, y, classes, c, balanced)
+        else:
+            raise CurateError(f"unknown model {model!r}; choose linear or finetune")
+        self.timings["model"] = self.timings.get("model", 0.0) + time.perf_counter() - t
+        self._proba[key] = (full, classes)
+        return key
+
+    def _fit_linear(self, jobs: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, y: np.ndarray,
+                    classes: list[str], c: float, balanced: bool) -> np.ndarray:
+        """Fit one logistic regression per job (train indices into rows, rows to predict); returns the probabilities."""
+        from sklearn.linear_model import LogisticRegression
+
+        matrix = self.model_matrix  # loaded here, not inside the fitting threads (one DuckDB connection)
+        full = np.zeros((len(self.ids), len(classes)))
 
         def fit(job: tuple[np.ndarray, np.ndarray]) -> None:
             train_idx, predict_rows = job
@@ -199,9 +248,7 @@ class Context:
                 ThreadPoolExecutor(max_workers=workers) as pool:
             for _ in pool.map(fit, jobs):
                 bar.update(1)
-        self.timings["model"] = self.timings.get("model", 0.0) + time.perf_counter() - t
-        self._proba[key] = (full, classes)
-        return full, classes
+        return full
 
     def proba_space(self, mask: np.ndarray, labels: np.ndarray | None = None,
                     model_args: dict | None = None) -> np.ndarray:
@@ -238,6 +285,14 @@ class Context:
                     matrix[row, classes.index(lab)] = float(v)
             return pred, matrix, classes
         return pred, None, None
+
+
+def _digest(*parts: object) -> str:
+    """A short stable hash of lists, strings or bytes (fingerprints of what a cached model learnt from)."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else "\x1f".join(map(str, part)).encode() + b"\x1e")
+    return h.hexdigest()[:24]
 
 
 def _stratified_cap(idx: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator, floor: int = 50) -> np.ndarray:

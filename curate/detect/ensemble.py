@@ -23,9 +23,9 @@ from curate.detect.context import Context
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
 
-Q_LATEST_RUN = """
-    SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done'
-    ORDER BY finished_at DESC LIMIT 1
+Q_VARIANTS = """
+    SELECT kind, json_extract_string(params, '$.model') AS variant, arg_max(run_id, finished_at)
+    FROM runs WHERE dataset = ? AND status = 'done' GROUP BY ALL
 """
 Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?"
 
@@ -34,8 +34,11 @@ class Params(DetectorParams):
     """ensemble parameters."""
 
     split: str | None = None
-    runs: list[str] = Field(default_factory=list, description="run ids to combine (default: latest run of each detector)")
-    detectors: list[str] = Field(default_factory=list, description="combine the latest run of these detectors")
+    runs: list[str] = Field(default_factory=list, description="run ids to combine (default: the latest run of each "
+                            "detector and model variant, e.g. confident-learning with model=linear and with "
+                            "model=finetune)")
+    detectors: list[str] = Field(default_factory=list, description="combine the latest run of each model variant of "
+                                 "these detectors")
     weights: Literal["agreement", "rank-average", "fitted"] = Field(
         "agreement", description="'agreement': runs weighted by their squared rank agreement with the others; "
         "'rank-average': equal weights; 'fitted': logistic regression on reviewed decisions (relabel/remove = "
@@ -142,17 +145,18 @@ def resolve_runs(ctx: Context, params: Params) -> list[str]:
         if missing:
             raise CurateError(f"no run {missing[0]} for dataset '{ctx.dataset}'")
         return list(params.runs)
-    kinds = params.detectors or [r[0] for r in ctx.ws.con.execute(
-        "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND kind NOT IN ('ensemble', 'near-duplicates', "
-        "'llm-verify') "
-        "AND status = 'done' ORDER BY kind", [ctx.dataset]).fetchall()]
-    out = []
-    for kind in kinds:
-        row = ctx.ws.one(Q_LATEST_RUN, [ctx.dataset, kind])
-        if row is None:
+    excluded = () if params.detectors else ("ensemble", "near-duplicates", "llm-verify")
+    latest = {}
+    for kind, variant, run_id in ctx.ws.con.execute(Q_VARIANTS, [ctx.dataset]).fetchall():
+        if kind not in excluded and (not params.detectors or kind in params.detectors):
+            # Old stores kept the embedding model (which has a '#') under 'model': that is no variant.
+            latest[(kind, "" if variant is None or "#" in variant else variant)] = run_id
+    for kind in params.detectors:
+        if not any(k == kind for k, _ in latest):
             raise CurateError(f"no run of detector '{kind}' on '{ctx.dataset}'; run: curate detect {ctx.dataset} "
                               f"--detector {kind}")
-        out.append(row[0])
+    # Variants of one detector (model=linear and model=finetune) are different signals: each latest run counts.
+    out = [latest[k] for k in sorted(latest)]
     if len(out) < 2:
         raise CurateError("the ensemble needs at least two detector runs; run more detectors first")
     return out

@@ -117,7 +117,7 @@ def run_detector(
     t_write = time.perf_counter()
     with ws.transaction():
         ws.con.execute(Q_INSERT_RUN, [
-            run_id, detector, dataset, json.dumps({**p.model_dump(), "model": ctx.model_key}), started,
+            run_id, detector, dataset, json.dumps({**p.model_dump(), "embedding_model": ctx.model_key}), started,
             datetime.now(timezone.utc).replace(tzinfo=None), __version__, json.dumps(counts), fp])
         ws.append_arrow("findings", findings_table(run_id, findings))
     timings = {k: round(v - before.get(k, 0.0), 3) for k, v in ctx.timings.items()}

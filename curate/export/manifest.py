@@ -39,11 +39,18 @@ def change_counts(data: ExportData) -> dict[str, Any]:
     return out
 
 
+def _embedding_model(params: dict[str, Any]) -> str | None:
+    legacy = params.get("model")
+    return params.get("embedding_model") or (legacy if isinstance(legacy, str) and "#" in legacy else None)
+
+
 def build_manifest(data: ExportData, *, counts: dict[str, Any], variant: str, fmt: str, used: dict[str, Any],
                    files: list[Path], root: Path, fingerprint: str, options: dict[str, Any],
                    reads_back: tuple[str, str, dict[str, Any]] | None) -> dict[str, Any]:
     """The manifest's content; counts are change_counts(data), computed once by the caller's summary."""
-    models = sorted({r.get("params", {}).get("model") for r in used["runs"] if r.get("params", {}).get("model")})
+    # Runs name their embedding model under embedding_model; older stores kept it under model
+    # (which a detector's own model parameter, such as an LLM or model=finetune, also uses).
+    models = sorted({m for r in used["runs"] for m in [_embedding_model(r.get("params", {}))] if m})
     info = data.info
     return {
         "curate_version": __version__,

@@ -1,0 +1,109 @@
+"""Out-of-fold predictions of a fine-tuned encoder (`-p model=finetune`), cached in the store one fold at a
+time: a run that stops mid-way resumes at the first fold it has not committed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+
+from curate.embed import load_model, resolve_model, to_matrix
+from curate.finetune import TuneParams, predict, prepare, train_fold
+from curate.relation import marked_text
+from curate.spans import marked_span_text
+
+if TYPE_CHECKING:
+    from curate.detect.context import Context
+
+log = logging.getLogger(__name__)
+
+VERSION = "ft-1"  # bump when training or pooling changes, so old folds are not reused
+Q_META = "SELECT id, text, meta FROM examples WHERE dataset = ?"
+Q_DONE = "SELECT DISTINCT fold FROM tuned_folds WHERE dataset = ? AND key = ?"
+Q_FOLDS = "SELECT fold, example_id, proba, vector FROM tuned_folds WHERE dataset = ? AND key = ? ORDER BY fold"
+
+
+def marked_inputs(ctx: Context) -> list[tuple[str, list[tuple[int, int]]]]:
+    """Per context row, the text the encoder reads and the char spans it pools (entities, the span, or none)."""
+    rows = {i: (t, m) for i, t, m in ctx.ws.con.execute(Q_META, [ctx.dataset]).fetchall()}
+    out = []
+    for example_id in ctx.ids:
+        text, meta = rows[example_id]
+        if ctx.task == "relation":
+            t, subj, obj = marked_text(json.loads(meta))
+            out.append((t, [subj, obj]))
+        elif ctx.task == "span":
+            t, span = marked_span_text(json.loads(meta))
+            out.append((t, [span]))
+        else:
+            out.append((text, []))
+    return out
+
+
+def tuned_oof(ctx: Context, jobs: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: list[str],
+              rows: np.ndarray, others: np.ndarray, extra: np.ndarray | None, params: TuneParams,
+              fingerprint: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Train one model per fold job (train indices into rows, held-out context rows); every fold also predicts
+    the rows outside the mask, which get the mean of the fold models. Returns (proba, vectors) for all rows."""
+    key = hashlib.sha256(json.dumps({**fingerprint, "version": VERSION, "params": vars(params), "classes": classes,
+                                     "model": ctx.model_key}, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    done = {r[0] for r in ctx.ws.con.execute(Q_DONE, [ctx.dataset, key]).fetchall()}
+    todo = [f for f in range(len(jobs)) if f not in done]
+    if done:
+        log.info("fine-tuned model: %d of %d folds reused from the store", len(done), len(jobs))
+    if todo:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        st = load_model(resolve_model(ctx.model).source, device)
+        t = time.perf_counter()
+        prep = prepare(st, marked_inputs(ctx), params.train_layers)
+        ctx.timings["finetune_prepare"] = time.perf_counter() - t
+        index = np.array([classes.index(c) for c in y])
+        for fold in todo:
+            train_idx, heldout = jobs[fold]
+            t = time.perf_counter()
+            model = train_fold(st, prep, rows[train_idx], index[train_idx], len(classes), extra, params,
+                               f"fine-tune fold {fold + 1}/{len(jobs)}", device)
+            ctx.timings["finetune_train"] = ctx.timings.get("finetune_train", 0.0) + time.perf_counter() - t
+            ctx.timings["finetune_trained_examples"] = ctx.timings.get("finetune_trained_examples", 0) + \
+                len(train_idx) * params.epochs
+            target = np.concatenate([heldout, others])
+            proba, vecs = predict(model, prep, target, extra, device=device)
+            table = pa.table({
+                "dataset": [ctx.dataset] * len(target), "key": [key] * len(target), "fold": [fold] * len(target),
+                "example_id": [ctx.ids[r] for r in target],
+                "proba": pa.array(list(proba.astype(np.float32)), type=pa.list_(pa.float32())),
+                "vector": pa.array(list(vecs.astype(np.float32)), type=pa.list_(pa.float32())),
+            })
+            with ctx.ws.transaction():  # a fold is stored whole or not at all
+                ctx.ws.append_arrow("tuned_folds", table)
+    return _load(ctx, key, len(classes), others)
+
+
+def _load(ctx: Context, key: str, n_classes: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Assemble the stored folds: held-out rows from their fold, other rows averaged over the folds."""
+    data = ctx.ws.arrow(Q_FOLDS, [ctx.dataset, key])
+    ids = data.column("example_id").to_pylist()
+    proba = to_matrix(data.column("proba")).astype(np.float64).reshape(len(ids), n_classes)
+    vecs = to_matrix(data.column("vector"))
+    full_p = np.zeros((len(ctx.ids), n_classes))
+    full_v = np.zeros((len(ctx.ids), vecs.shape[1] if len(vecs) else 0), dtype=np.float32)
+    seen = np.zeros(len(ctx.ids))
+    for i, example_id in enumerate(ids):
+        r = ctx.row_of[example_id]
+        full_p[r] += proba[i]
+        full_v[r] += vecs[i]
+        seen[r] += 1
+    seen = np.maximum(seen, 1)[:, None]
+    full_p /= seen
+    full_v /= seen
+    if len(others):
+        norm = np.linalg.norm(full_v[others], axis=1, keepdims=True)
+        full_v[others] /= np.maximum(norm, 1e-12)
+    return full_p, full_v
