@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import (bench_arhn, bench_baselines, bench_detect, bench_embed, bench_ingest, bench_mine,
-                        bench_quality, bench_review)
+from benchmarks import (bench_arhn, bench_baselines, bench_detect, bench_embed, bench_finetune, bench_ingest,
+                        bench_mine, bench_quality, bench_review)
 from benchmarks.common import render_table, save
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
-                   "review": (100_000, 10_000)},
+                   "review": (100_000, 10_000), "finetune": 1_000},
          "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100,
-                  "review": (1_000_000, 100_000)}}
-BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "quality", "baselines", "review"]
+                  "review": (1_000_000, 100_000), "finetune": 2_000}}
+BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
 
 
 def main() -> None:
@@ -33,6 +33,8 @@ def main() -> None:
         save("mine", bench_mine.run(sizes["mine"]))
     if "arhn" in chosen:
         save("arhn", bench_arhn.run(sizes["arhn"]))
+    if "finetune" in chosen:
+        save("finetune", bench_finetune.run(sizes["finetune"]))
     if "quality" in chosen:
         save("quality", bench_quality.run(), table=True)
     if "baselines" in chosen:

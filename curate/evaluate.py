@@ -149,7 +149,10 @@ def downstream(
         row = ws.one("SELECT kind, params FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise CurateError(f"no run '{run_id}'")
-        e_name, r_name = variant_names(row[0], json.loads(row[1] or "{}"))
+        params = json.loads(row[1] or "{}")
+        e_name, r_name = variant_names(row[0], params)
+        if params.get("model") == "finetune":  # told apart from the same detector's linear-model run
+            e_name, r_name = f"{e_name} (finetune)", f"{r_name} (finetune)"
         flagged = {e: s for e, s in ws.con.execute(
             "SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged", [run_id]).fetchall()}
         hit = np.array([e in flagged for e in ctx.ids]) & train

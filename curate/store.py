@@ -123,6 +123,8 @@ MIGRATIONS: list[tuple[str, str]] = [
         "CREATE INDEX examples_id ON examples (id);",
     ),
     (
+        # Like the embeddings, folds are keyed by content (ids, texts, labels, parameters), so they outlive a
+        # re-ingest of the same data (--replace) and are never reused for different data.
         "fine-tuned model folds: out-of-fold probabilities and vectors, one committed fold at a time (resumable)",
         """
         CREATE TABLE tuned_folds (
@@ -151,7 +153,6 @@ Q_DELETE_DATASET = [
     "DELETE FROM examples WHERE dataset = ?",
     "DELETE FROM texts WHERE dataset = ?",
     "DELETE FROM clean_labels WHERE dataset = ?",
-    "DELETE FROM tuned_folds WHERE dataset = ?",
     "DELETE FROM datasets WHERE name = ?",
 ]
 Q_INSERT_DATASET = """

@@ -138,20 +138,23 @@ class Context:
             self.timings["knn"] = self.timings.get("knn", 0.0) + time.perf_counter() - t
         return self._knn[key]
 
-    def noise_rate(self, mask: np.ndarray) -> float | None:
-        """cleanlab's estimate of the share of mislabelled examples in mask, from out-of-fold probabilities a
-        detector already computed for exactly these rows (None when none did: estimating is not worth a fit)."""
-        from cleanlab.count import num_label_issues
-
-        for key, (proba, classes) in self._proba.items():
+    def _scope_proba(self, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(normalised out-of-fold probabilities, current-label index) of the mask rows, from the model a detector
+        computed last for exactly these rows; None when none did (estimating is not worth a fit)."""
+        for key, (proba, classes) in reversed(list(self._proba.items())):
             if key[0] == mask.tobytes() and key[4] is None and mask.any():
                 index = {c: i for i, c in enumerate(classes)}
                 y = np.array([index[lab] for lab in self.labels[mask]])
                 p = proba[mask] / np.clip(proba[mask].sum(axis=1, keepdims=True), 1e-12, None)
-                if len(set(y.tolist())) < 2:
-                    return None
-                return float(num_label_issues(y, p)) / int(mask.sum())
+                return (p, y) if len(set(y.tolist())) >= 2 else None
         return None
+
+    def noise_rate(self, mask: np.ndarray) -> float | None:
+        """cleanlab's estimate of the share of mislabelled examples in mask (see _scope_proba)."""
+        from cleanlab.count import num_label_issues
+
+        got = self._scope_proba(mask)
+        return None if got is None else float(num_label_issues(got[1], got[0])) / int(mask.sum())
 
     def oof_proba(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> tuple[np.ndarray, list[str]]:
         """Class probabilities of a model trained on the masked rows (see _fit_model), as (proba per row, classes)."""

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 VERSION = "ft-1"  # bump when training or pooling changes, so old folds are not reused
 Q_META = "SELECT id, text, meta FROM examples WHERE dataset = ?"
+Q_HASHES = "SELECT id, text_hash FROM examples WHERE dataset = ?"
 Q_DONE = "SELECT DISTINCT fold FROM tuned_folds WHERE dataset = ? AND key = ?"
 Q_FOLDS = "SELECT fold, example_id, proba, vector FROM tuned_folds WHERE dataset = ? AND key = ? ORDER BY fold"
 
@@ -50,7 +51,9 @@ def tuned_oof(ctx: Context, jobs: list[tuple[np.ndarray, np.ndarray]], y: np.nda
               fingerprint: dict) -> tuple[np.ndarray, np.ndarray]:
     """Train one model per fold job (train indices into rows, held-out context rows); every fold also predicts
     the rows outside the mask, which get the mean of the fold models. Returns (proba, vectors) for all rows."""
-    key = hashlib.sha256(json.dumps({**fingerprint, "version": VERSION, "params": vars(params), "classes": classes,
+    hashes = dict(ctx.ws.con.execute(Q_HASHES, [ctx.dataset]).fetchall())
+    content = hashlib.sha256("\x1f".join(hashes[i] for i in ctx.ids).encode()).hexdigest()
+    key = hashlib.sha256(json.dumps({**fingerprint, "content": content, "version": VERSION, "params": vars(params), "classes": classes,
                                      "model": ctx.model_key}, sort_keys=True, default=str).encode()).hexdigest()[:32]
     done = {r[0] for r in ctx.ws.con.execute(Q_DONE, [ctx.dataset, key]).fetchall()}
     todo = [f for f in range(len(jobs)) if f not in done]

@@ -38,13 +38,14 @@ def test_rank_average_of_runs(rel_ws):
 def test_agreement_weights_quiet_a_random_run_and_missing_scores_cast_no_vote():
     rng = np.random.default_rng(0)
     truth = rng.random(400)
-    good1 = rank_normalise(truth + 0.1 * rng.random(400))
-    good2 = rank_normalise(truth + 0.1 * rng.random(400))
+    good1 = rank_normalise(truth + 0.03 * rng.random(400))
+    good2 = rank_normalise(truth + 0.03 * rng.random(400))
     noise = rank_normalise(rng.random(400))
     ranks = np.array([good1, good2, noise])
     scored = np.ones_like(ranks, dtype=bool)
     w = agreement_weights(ranks, scored)
-    assert w[2] < 0.05 and min(w[0], w[1]) > 0.3  # the good runs agree through each other, noise with nobody
+    # The good runs agree at the top through each other (their top 5% overlaps), the random run with nobody.
+    assert w[2] < 0.05 and min(w[0], w[1]) > 0.15
     combined, _ = combine(ranks, scored)
     plain, _ = combine(ranks, scored, agreement=False)
     assert np.corrcoef(combined, truth)[0, 1] > np.corrcoef(plain, truth)[0, 1]

@@ -43,7 +43,11 @@ def test_score_choices_rank_differently(ret_ws):
         by[kind] = np.array([r[0] for r in ret_ws.con.execute(
             "SELECT score FROM findings WHERE run_id = ? ORDER BY example_id", [run.run_id]).fetchall()])
     assert not np.allclose(by["margin"], by["positive_similarity"])
-    np.testing.assert_allclose(by["combined"], (by["margin"] + by["positive_similarity"]) / 2, atol=1e-9)
+    np.testing.assert_allclose(by["combined"], 0.25 * by["margin"] + 0.75 * by["positive_similarity"], atol=1e-9)
+    even = run_detector(ret_ws, "ret", "false-negatives", {"margin_weight": 0.5})
+    got = np.array([r[0] for r in ret_ws.con.execute(
+        "SELECT score FROM findings WHERE run_id = ? ORDER BY example_id", [even.run_id]).fetchall()])
+    np.testing.assert_allclose(got, (by["margin"] + by["positive_similarity"]) / 2, atol=1e-9)
 
 
 @pytest.mark.slow
