@@ -155,6 +155,8 @@ def ingest(
         what = f"{counts['clean_labels']} clean labels"
     splits = ", ".join(f"{s}={n}" for s, n in result.splits.items())
     out.print(f"ingested {what} into '{name}' ({result.task}, format {fmt})" + (f"; splits: {splits}" if splits else ""))
+    for hint in result.hints:
+        out.print(f"hint: {hint}")
 
 
 @app.command()

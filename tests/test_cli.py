@@ -68,3 +68,21 @@ def test_bad_input_through_cli_leaves_store_unchanged(tmp_path):
     assert res.exit_code == 2 and "bad.jsonl, line 2: invalid JSON" in res.output
     stats = json.loads(run(tmp_path, "stats", "c", "--json").output)
     assert stats["examples"] == 3000
+
+
+def test_marked_spans_ingested_as_classification_get_a_hint(tmp_path):
+    src = tmp_path / "marked.jsonl"
+    rows = [{"id": "a", "text": "Yesterday [E] Alex Turner [/E] played Sheffield", "label": "person"},
+            {"id": "b", "text": "They love [E] Sheffield [/E] in May", "label": "location"},
+            {"id": "c", "text": "No markers in this one", "label": "O"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = run(tmp_path, "ingest", str(src), "-f", "jsonl", "-n", "cls")
+    assert res.exit_code == 0, res.output
+    assert "hint: 2 of 3 texts mark a span with [E] ... [/E]: ingest them with --task span" in res.output
+    as_json = run(tmp_path, "ingest", str(src), "-f", "jsonl", "-n", "cls", "--replace", "--json")
+    assert len(json.loads(as_json.output)["hints"]) == 1
+    plain = tmp_path / "plain.jsonl"
+    plain.write_text("".join(json.dumps({**r, "text": r["text"].replace("[E] ", "").replace(" [/E]", "")}) + "\n"
+                             for r in rows))
+    quiet = run(tmp_path, "ingest", str(plain), "-f", "jsonl", "-n", "plain")
+    assert quiet.exit_code == 0 and "hint" not in quiet.output

@@ -12,6 +12,7 @@ from curate.ingest import (beir, conll, generic, hf, semeval, spacy_docbin, tacr
                            tacred_patch, triplets)
 from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
+from curate.spans import MARK_CLOSE, MARK_OPEN
 from curate.registry import instantiate
 from curate.store import Workspace
 
@@ -34,6 +35,24 @@ class IngestResult:
     counts: dict[str, int] = field(default_factory=dict)
     splits: dict[str, int] = field(default_factory=dict)
     replaced: bool = False
+    hints: list[str] = field(default_factory=list)
+
+
+Q_MARKED_SHARE = """
+    SELECT count(*) FILTER (WHERE contains(text, ?) AND contains(text, ?)), count(*) FROM examples WHERE dataset = ?
+"""
+
+
+def _hints(ws: Workspace, result: IngestResult) -> list[str]:
+    """Advice on how the data would be read better: classification texts that mark a span should be span data."""
+    if result.task != "classification":
+        return []
+    marked, total = ws.one(Q_MARKED_SHARE, [MARK_OPEN, MARK_CLOSE, result.dataset])
+    if total and marked / total >= 0.5:
+        return [f"{marked} of {total} texts mark a span with {MARK_OPEN} ... {MARK_CLOSE}: ingest them with --task "
+                f"span to get [sentence ; span] vectors (measured on the WNUT spans: confident-learning AUPRC 0.50 "
+                f"against 0.20 for the marked text read as one sentence)"]
+    return []
 
 
 def formats() -> dict[str, str]:
@@ -95,6 +114,7 @@ def ingest(
             _check_append(ws, name, sink)
         result.counts = dict(sink.counts)
         result.splits = _new_splits(ws, name, sink)
+    result.hints = _hints(ws, result)
     log.info("ingested %s into %s: %s", path, name, result.counts)
     return result
 
