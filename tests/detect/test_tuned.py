@@ -100,3 +100,19 @@ def test_the_ensemble_combines_model_variants_of_one_detector(small_rel):
     ens = run_detector(small_rel, "rel", "ensemble", {"split": "train"})
     ev = json.loads(small_rel.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [ens.run_id])[0])
     assert set(ev["weights"]) == {newer, tuned.run_id} and linear.run_id != newer  # latest run per variant
+
+
+def test_classification_and_span_datasets_tune_too(ws, tmp_path):
+    src = tmp_path / "topics.jsonl"
+    src.write_text("".join((SAMPLE / "classification" / "train.jsonl").read_text().splitlines(True)[:60]))
+    ingest(ws, src, "jsonl", "topics")
+    conll = tmp_path / "train.conll"  # the first 80 tweets of the WNUT sample
+    conll.write_text("\n\n".join((SAMPLE / "wnut17_noisy" / "train.conll").read_text().split("\n\n")[:80]) + "\n")
+    ingest(ws, conll, "conll", "wnut", split="train")
+    for name in ("topics", "wnut"):
+        ctx = Context(ws, name)
+        scope = np.ones(len(ctx.ids), dtype=bool)
+        proba, classes = ctx.oof_proba(scope, **ARGS)
+        assert proba.shape == (len(ctx.ids), len(classes)) and len(classes) >= 2
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+        assert _trained(ctx) == len(ctx.ids)
