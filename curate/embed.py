@@ -144,12 +144,17 @@ def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_
         for row, i in enumerate(idx):
             parts = [sent[row]]
             for lo, hi in marked[i][1]:
-                pos = [p for p, (a, b) in enumerate(offsets[row]) if b > a and a >= lo and b <= hi]
+                pos = span_positions(offsets[row], lo, hi)
                 # A span cut off by truncation falls back to the sentence vector.
                 parts.append(tokens[row, pos].mean(axis=0) if pos else sent[row])
             parts = [p / max(np.linalg.norm(p), 1e-12) for p in parts]
             out[i] = np.concatenate(parts) / np.sqrt(float(parts_n))
     return out
+
+
+def span_positions(offsets: list[tuple[int, int]], lo: int, hi: int) -> list[int]:
+    """Positions of the wordpieces (not special tokens, whose offsets are empty) inside the char span lo..hi."""
+    return [p for p, (a, b) in enumerate(offsets) if b > a and a >= lo and b <= hi]
 
 
 ENCODERS = {REPR_PAIR: encode_relations, REPR_SPAN: encode_spans}  # representations built from meta, not text

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from curate.embed import span_positions
 from curate.errors import CurateError
 from curate.progress import progress
 
@@ -78,8 +79,7 @@ def prepare(st, marked: list[tuple[str, list[tuple[int, int]]]], train_layers: i
     enc = st.tokenizer(texts, truncation=True, max_length=st.max_seq_length, return_offsets_mapping=True)
     spans = []
     for offsets, (_, chars) in zip(enc["offset_mapping"], marked):
-        spans.append([np.asarray([p for p, (a, b) in enumerate(offsets) if b > a and a >= lo and b <= hi], dtype=np.int64)
-                      for lo, hi in chars])
+        spans.append([np.asarray(span_positions(offsets, lo, hi), dtype=np.int64) for lo, hi in chars])
     states: list[np.ndarray] = [None] * len(texts)  # type: ignore[list-item]
     types_of = enc.get("token_type_ids") or [None] * len(texts)
     order = np.argsort([-len(ids) for ids in enc["input_ids"]], kind="stable")
@@ -221,12 +221,13 @@ def predict(model, prep: Prepared, rows: np.ndarray, extra: np.ndarray | None, b
     import torch
 
     proba, vecs = [], []
-    order = rows[np.argsort([-len(prep.states[r]) for r in rows], kind="stable")]
+    by_length = np.argsort([-len(prep.states[r]) for r in rows], kind="stable")
+    order = rows[by_length]
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             part = order[start : start + batch_size]
             logits, vec = model(*_batch(prep, part, extra, device))
             proba.append(torch.softmax(logits, dim=-1).cpu().numpy())
             vecs.append(vec.cpu().numpy())
-    back = np.argsort(np.argsort([-len(prep.states[r]) for r in rows], kind="stable"))
+    back = np.argsort(by_length)
     return np.concatenate(proba)[back], np.concatenate(vecs)[back]

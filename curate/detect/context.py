@@ -3,7 +3,6 @@ computed once per run and recorded with the parameters that made it."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -207,13 +206,9 @@ class Context:
             from curate.detect.tuned import tuned_oof
             from curate.finetune import TuneParams
 
-            extra = self.type_features()
-            fingerprint = {"rows": _digest([self.ids[r] for r in rows], y.tolist()),
-                           "others": _digest([self.ids[r] for r in others]), "folds": n_folds, "seed": self.seed,
-                           "max_fit": max_fit, "extra": None if extra is None else _digest(extra.tobytes())}
-            full, vectors = tuned_oof(self, jobs, y, classes, rows, others, extra,
+            full, vectors = tuned_oof(self, jobs, y, classes, rows, others, self.type_features(),
                                       TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced,
-                                                 seed=self.seed), fingerprint)
+                                                 seed=self.seed))
             self._tuned[key] = vectors
         elif model == "linear":
             if len(others):
@@ -288,14 +283,6 @@ class Context:
                     matrix[row, classes.index(lab)] = float(v)
             return pred, matrix, classes
         return pred, None, None
-
-
-def _digest(*parts: object) -> str:
-    """A short stable hash of lists, strings or bytes (fingerprints of what a cached model learnt from)."""
-    h = hashlib.sha256()
-    for part in parts:
-        h.update(part if isinstance(part, bytes) else "\x1f".join(map(str, part)).encode() + b"\x1e")
-    return h.hexdigest()[:24]
 
 
 def _stratified_cap(idx: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator, floor: int = 50) -> np.ndarray:

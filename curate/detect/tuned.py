@@ -46,15 +46,30 @@ def marked_inputs(ctx: Context) -> list[tuple[str, list[tuple[int, int]]]]:
     return out
 
 
+def fold_key(ctx: Context, jobs: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: list[str],
+             rows: np.ndarray, others: np.ndarray, extra: np.ndarray | None, params: TuneParams) -> str:
+    """What the folds learnt from and predict: rows with their ids, text hashes and labels, each fold's training
+    rows, the rows outside the mask, the type features, the training parameters, the model and this code."""
+    hashes = dict(ctx.ws.con.execute(Q_HASHES, [ctx.dataset]).fetchall())
+    h = hashlib.sha256(json.dumps({"version": VERSION, "params": vars(params), "classes": classes,
+                                   "model": ctx.model_key}, sort_keys=True).encode())
+    for r, label in zip(rows.tolist(), y.tolist()):
+        h.update(f"{ctx.ids[r]}\x1f{hashes[ctx.ids[r]]}\x1f{label}\x1e".encode())
+    for r in others.tolist():
+        h.update(f"{ctx.ids[r]}\x1f{hashes[ctx.ids[r]]}\x1e".encode())
+    for train_idx, _ in jobs:  # the folds and the max_fit cap, as the training rows they chose
+        h.update(np.asarray(train_idx, dtype=np.int64).tobytes() + b"\x1d")
+    if extra is not None:
+        h.update(np.ascontiguousarray(extra, dtype=np.float32).tobytes())
+    return h.hexdigest()[:32]
+
+
 def tuned_oof(ctx: Context, jobs: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: list[str],
-              rows: np.ndarray, others: np.ndarray, extra: np.ndarray | None, params: TuneParams,
-              fingerprint: dict) -> tuple[np.ndarray, np.ndarray]:
+              rows: np.ndarray, others: np.ndarray, extra: np.ndarray | None,
+              params: TuneParams) -> tuple[np.ndarray, np.ndarray]:
     """Train one model per fold job (train indices into rows, held-out context rows); every fold also predicts
     the rows outside the mask, which get the mean of the fold models. Returns (proba, vectors) for all rows."""
-    hashes = dict(ctx.ws.con.execute(Q_HASHES, [ctx.dataset]).fetchall())
-    content = hashlib.sha256("\x1f".join(hashes[i] for i in ctx.ids).encode()).hexdigest()
-    key = hashlib.sha256(json.dumps({**fingerprint, "content": content, "version": VERSION, "params": vars(params), "classes": classes,
-                                     "model": ctx.model_key}, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    key = fold_key(ctx, jobs, y, classes, rows, others, extra, params)
     done = {r[0] for r in ctx.ws.con.execute(Q_DONE, [ctx.dataset, key]).fetchall()}
     todo = [f for f in range(len(jobs)) if f not in done]
     if done:
@@ -95,14 +110,12 @@ def _load(ctx: Context, key: str, n_classes: int, others: np.ndarray) -> tuple[n
     ids = data.column("example_id").to_pylist()
     proba = to_matrix(data.column("proba")).astype(np.float64).reshape(len(ids), n_classes)
     vecs = to_matrix(data.column("vector"))
+    at = np.array([ctx.row_of[e] for e in ids], dtype=np.int64)
     full_p = np.zeros((len(ctx.ids), n_classes))
     full_v = np.zeros((len(ctx.ids), vecs.shape[1] if len(vecs) else 0), dtype=np.float32)
-    seen = np.zeros(len(ctx.ids))
-    for i, example_id in enumerate(ids):
-        r = ctx.row_of[example_id]
-        full_p[r] += proba[i]
-        full_v[r] += vecs[i]
-        seen[r] += 1
+    np.add.at(full_p, at, proba)
+    np.add.at(full_v, at, vecs)
+    seen = np.bincount(at, minlength=len(ctx.ids)).astype(np.float64)
     seen = np.maximum(seen, 1)[:, None]
     full_p /= seen
     full_v /= seen

@@ -1,8 +1,8 @@
 """A small, deterministic OpenAI-compatible chat server on 127.0.0.1, for tests, benchmarks and offline demos.
 
 It answers the ARHN and label-verification prompts by word overlap (a stand-in judge, not a language model),
-can inject faults
-(429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every request it received.
+can inject faults (429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every request
+it received.
 A passage containing "ignore previous instructions" makes it reply with junk, as a model that obeyed would.
 """
 
