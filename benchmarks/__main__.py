@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import (bench_arhn, bench_baselines, bench_detect, bench_embed, bench_finetune, bench_ingest,
+from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detect, bench_embed, bench_finetune, bench_ingest,
                         bench_mine, bench_quality, bench_review)
 from benchmarks.common import render_table, save
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
-                   "review": (100_000, 10_000), "finetune": 1_000},
+                   "review": (100_000, 10_000), "finetune": 1_000, "backends": 2_000},
          "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100,
-                  "review": (1_000_000, 100_000), "finetune": 2_000}}
-BENCHES = ["ingest", "embed", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
+                  "review": (1_000_000, 100_000), "finetune": 2_000, "backends": 5_000}}
+BENCHES = ["ingest", "embed", "backends", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
 
 
 def main() -> None:
@@ -27,6 +27,8 @@ def main() -> None:
         save("ingest", bench_ingest.run(sizes["ingest"]))
     if "embed" in chosen:
         save("embed", bench_embed.run(sizes["embed"]))
+    if "backends" in chosen:
+        save("backends", bench_backends.run(sizes["backends"]), table=True)
     if "detect" in chosen:
         save("detect", bench_detect.run(sizes["detect"]))
     if "mine" in chosen:

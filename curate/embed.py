@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from curate.backends import STORED_ORDER
 from curate.errors import CurateError, NotFound
 from curate.progress import progress
 from curate.relation import marked_text
@@ -133,14 +134,17 @@ def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         texts = [marked[i][0] for i in idx]
-        feats = model.preprocess(texts)
-        offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=max_len)[
-            "offset_mapping"
-        ]
-        with torch.inference_mode():
-            res = model(feats)
-        tokens = res["token_embeddings"].float().numpy()
-        sent = res["sentence_embedding"].float().numpy()
+        if hasattr(model, "token_states"):  # the ONNX backend: one tokenisation gives ids and offsets
+            tokens, sent, offsets = model.token_states(texts, offsets=True)
+        else:
+            feats = model.preprocess(texts)
+            offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=max_len)[
+                "offset_mapping"
+            ]
+            with torch.inference_mode():
+                res = model(feats)
+            tokens = res["token_embeddings"].float().cpu().numpy()
+            sent = res["sentence_embedding"].float().cpu().numpy()
         for row, i in enumerate(idx):
             parts = [sent[row]]
             for lo, hi in marked[i][1]:
@@ -172,11 +176,56 @@ class EmbedResult:
     computed: int
     seconds: float
     dim: int | None = None
+    backend: str = "torch"
+    notes: list[str] = field(default_factory=list)
 
 
-def cache_key(spec: ModelSpec, representation: str) -> str:
-    """The embeddings.model value: model id plus representation, so each cache entry says what made it."""
-    return f"{spec.model_id}#{representation}"
+def cache_key(spec: ModelSpec, representation: str, backend: str = "torch") -> str:
+    """The embeddings.model value: model id, backend (torch unnamed, as before backends existed) and
+    representation, so each cache entry says what made it and backends never mix."""
+    return f"{spec.model_id}{'' if backend == 'torch' else '+' + backend}#{representation}"
+
+
+def backend_of(key: str) -> str:
+    """The backend a cache key was made with."""
+    head = key.split("#", 1)[0]
+    return next((b for b in STORED_ORDER[1:] if head.endswith("+" + b)), "torch")
+
+
+Q_STORED = """
+    SELECT v.model, count(DISTINCT v.text_hash) FROM embeddings v
+    WHERE v.model IN (SELECT unnest(?::VARCHAR[])) AND v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
+    GROUP BY v.model
+"""
+
+
+def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *, complete: bool = True) -> str | None:
+    """The cache key a dataset's vectors are read from: the backend it was last embedded with when its vectors
+    are complete, else the first of torch, onnx, onnx-int8 that covers every text, else torch's. complete=False:
+    the recorded backend, else the one with the most vectors, None when there are none.
+
+    The record matters because other code (the ARHN embedding judge) caches some of the same texts with torch:
+    the choice must not flip when that makes torch's entries complete too."""
+    info = ws.dataset(name)
+    table = "texts" if info.task == "retrieval" else "examples"
+    recorded = info.meta.get("embedding_backends", {}).get(f"{spec.model_id}#{representation}")
+    backends = ([recorded] if recorded in STORED_ORDER else []) + [b for b in STORED_ORDER if b != recorded]
+    keys = [cache_key(spec, representation, b) for b in backends]
+    have = dict(ws.con.execute(Q_STORED.format(table=table), [keys, name]).fetchall())
+    if complete:
+        total = ws.one(Q_COUNT_TEXT_HASHES if table == "texts" else Q_COUNT_HASHES, [name])[0]
+        return next((k for k in keys if have.get(k, 0) >= total and total), cache_key(spec, representation))
+    if recorded in STORED_ORDER and have.get(keys[0]):
+        return keys[0]
+    best = max(keys, key=lambda k: (have.get(k, 0), -keys.index(k)))
+    return best if have.get(best) else None
+
+
+def _record_backend(ws: Workspace, name: str, spec: ModelSpec, representation: str, backend: str) -> None:
+    meta = ws.dataset(name).meta
+    if meta.get("embedding_backends", {}).get(f"{spec.model_id}#{representation}") != backend:
+        meta.setdefault("embedding_backends", {})[f"{spec.model_id}#{representation}"] = backend
+        ws.con.execute("UPDATE datasets SET meta = ? WHERE name = ?", [json.dumps(meta), name])
 
 
 def representation_for(task: str) -> str:
@@ -184,36 +233,67 @@ def representation_for(task: str) -> str:
     return {"relation": REPR_PAIR, "span": REPR_SPAN}.get(task, REPR_TEXT)
 
 
+def _missing(ws: Workspace, name: str, task: str, key: str) -> tuple[list, int]:
+    if task == "retrieval":
+        return ws.con.execute(Q_MISSING_TEXTS, [name, key]).fetchall(), ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
+    return ws.con.execute(Q_MISSING_EXAMPLES, [name, key]).fetchall(), ws.one(Q_COUNT_HASHES, [name])[0]
+
+
 def embed_dataset(
-    ws: Workspace, name: str, *, model: str | None = None, batch_size: int = 64, device: str = "cpu"
+    ws: Workspace, name: str, *, model: str | None = None, batch_size: int = 64, device: str | None = None,
+    backend: str = "auto", force: bool = False, sort_by_length: bool = True,
 ) -> EmbedResult:
-    """Embed every example (and retrieval query/passage) not yet in the cache for this model."""
+    """Embed every example (and retrieval query/passage) not yet in the cache for this model and backend.
+
+    backend 'auto' keeps to the backend a dataset was already embedded with; for a new one it takes onnx fp32
+    when onnxruntime is installed and its export passes the guard, else torch (see curate.backends)."""
+    from curate.backends import BACKENDS, open_auto, open_backend
+
+    if backend not in BACKENDS:
+        raise CurateError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     info = ws.dataset(name)
     spec = resolve_model(model)
     rep = representation_for(info.task)
-    key = cache_key(spec, rep)
     started = time.perf_counter()
-    if info.task == "retrieval":
-        missing = ws.con.execute(Q_MISSING_TEXTS, [name, key]).fetchall()
-        total = ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
-    else:
-        missing = ws.con.execute(Q_MISSING_EXAMPLES, [name, key]).fetchall()
-        total = ws.one(Q_COUNT_HASHES, [name])[0]
-    result = EmbedResult(name, spec.model_id, rep, int(total), int(total) - len(missing), 0, 0.0)
+    chosen = backend
+    if backend == "auto":
+        have = stored_key(ws, name, spec, rep, complete=False)
+        if have:
+            chosen = backend_of(have)  # a dataset's vectors come from one backend; an interrupted run goes on
+    key = cache_key(spec, rep, "torch" if chosen == "auto" else chosen)
+    missing, total = _missing(ws, name, info.task, key)
+    result = EmbedResult(name, spec.model_id, rep, int(total), int(total) - len(missing), 0, 0.0, backend=backend_of(key))
     if missing:
+        import torch
+
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         st = load_model(spec.source, device)
-        result.dim = st.get_embedding_dimension() * {REPR_PAIR: 3, REPR_SPAN: 2}.get(rep, 1)
-        with progress(f"embed {name}", total=len(missing), unit="text") as bar:
+        texts = [t for _, t, _ in missing]
+        opened = open_auto(st, spec.source, texts) if chosen == "auto" else open_backend(
+            st, spec.source, chosen, texts, force=force)
+        result.notes = opened.notes
+        if cache_key(spec, rep, opened.backend) != key:
+            key = cache_key(spec, rep, opened.backend)
+            missing, total = _missing(ws, name, info.task, key)
+            result.cached = int(total) - len(missing)
+        result.backend = opened.backend
+        encoder = opened.encoder
+        if sort_by_length:  # across chunks, not only within one: batches then carry little padding
+            missing.sort(key=lambda m: -len(m[1] or ""))
+        result.dim = encoder.get_embedding_dimension() * {REPR_PAIR: 3, REPR_SPAN: 2}.get(rep, 1)
+        with progress(f"embed {name} ({opened.backend})", total=len(missing), unit="text") as bar:
             for start in range(0, len(missing), WRITE_CHUNK):
                 chunk = missing[start : start + WRITE_CHUNK]
                 if rep in ENCODERS:
-                    vecs = ENCODERS[rep](st, [json.loads(m) for _, _, m in chunk], batch_size)
+                    vecs = ENCODERS[rep](encoder, [json.loads(m) for _, _, m in chunk], batch_size)
                 else:
-                    vecs = encode_texts(st, [t for _, t, _ in chunk], batch_size)
+                    vecs = encode_texts(encoder, [t for _, t, _ in chunk], batch_size)
                 # Each chunk commits on its own: an interrupted run keeps what it already paid for.
                 ws.append_arrow("embeddings", _vector_table([h for h, _, _ in chunk], key, vecs))
                 result.computed += len(chunk)
                 bar.update(len(chunk))
+    if total and (missing or backend != "auto"):
+        _record_backend(ws, name, spec, rep, result.backend)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("embedded %s: %d computed, %d cached", name, result.computed, result.cached)
     return result
@@ -252,7 +332,7 @@ class Vectors:
 def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: str | None = None) -> Vectors:
     """Cached vectors of a dataset's examples; a clear error names the command when some are missing."""
     info = ws.dataset(name)
-    key = cache_key(resolve_model(model), representation_for(info.task))
+    key = stored_key(ws, name, resolve_model(model), representation_for(info.task))
     sql = Q_VECTORS.format(split_filter="AND e.split = ?" if split else "")
     params = [key, name] + ([split] if split else [])
     table = ws.arrow(sql, params)
@@ -273,7 +353,7 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
 
 def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
     """Cached vectors of a retrieval dataset's queries or passages, by id."""
-    key = cache_key(resolve_model(model), REPR_TEXT)
+    key = stored_key(ws, name, resolve_model(model), REPR_TEXT)
     table = ws.arrow(Q_TEXT_VECTORS, [key, name, kind])
     if table.column("vector").null_count:
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# ONNX exports of the model go to a folder of this session's own (subprocesses inherit it), not the user's cache.
+if "CURATE_ONNX_CACHE" not in os.environ:
+    os.environ["CURATE_ONNX_CACHE"] = tempfile.mkdtemp(prefix="curate-onnx-")
+    atexit.register(shutil.rmtree, os.environ["CURATE_ONNX_CACHE"], True)
 # The fake LLM server lives on loopback: never route its requests through a proxy from the environment.
 os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
 

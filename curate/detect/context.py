@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from curate.embed import cache_key, load_vectors, representation_for, resolve_model
+from curate.embed import load_vectors, representation_for, resolve_model, stored_key
 from curate.errors import CurateError
 from curate.ingest.base import iter_jsonl
 from curate.index import Neighbours, knn_within
@@ -53,7 +53,7 @@ class Context:
         self.ids = [r[0] for r in current if not r[3]]
         self.splits = np.asarray([r[1] for r in current], dtype=object)[self._keep]
         self.labels = np.asarray([r[2] for r in current], dtype=object)[self._keep]
-        self.model_key = cache_key(resolve_model(self.model), representation_for(self.task))
+        self.model_key = stored_key(self.ws, self.dataset, resolve_model(self.model), representation_for(self.task))
         self.row_of = {e: i for i, e in enumerate(self.ids)}
         self._matrix: np.ndarray | None = None
         self._model_matrix: np.ndarray | None = None

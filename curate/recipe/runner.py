@@ -310,9 +310,10 @@ class _Runner:
     def _embed(self, ds):
         from curate.embed import embed_dataset
 
-        r = embed_dataset(self.ws, ds, model=self.recipe.embed.model, batch_size=self.recipe.embed.batch_size)
+        cfg = self.recipe.embed
+        r = embed_dataset(self.ws, ds, model=cfg.model, batch_size=cfg.batch_size, backend=cfg.backend, force=cfg.force)
         status = "reused" if r.computed == 0 else "ran"
-        return status, asdict(r), f"{r.computed} embedded, {r.cached} from the cache"
+        return status, asdict(r), f"{r.computed} embedded ({r.backend}), {r.cached} from the cache"
 
     def _detect(self, step):
         from curate.detect import Context, run_detector

@@ -109,6 +109,9 @@ class Embed(_Strict):
 
     model: str | None = None
     batch_size: int = Field(64, ge=1)
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
+        "auto", description="auto keeps a dataset's backend, else onnx fp32 when onnxruntime is installed, else torch")
+    force: bool = Field(False, description="use an ONNX backend even when it fails the quality guard against torch")
 
 
 class Evaluate(_Strict):
