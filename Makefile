@@ -7,7 +7,7 @@ DEMO_DB ?= demo.duckdb
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install browser demo test test-all bench sample-data clean
+.PHONY: install browser demo test test-slow test-all bench sample-data clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ demo: install
 
 test: install browser
 	$(PY) -m pytest -q
+
+test-slow: install browser
+	$(PY) -m pytest -q -m slow
 
 test-all: install browser
 	$(PY) -m pytest -q -m ''

@@ -20,7 +20,9 @@ from benchmarks.bench_quality import CACHE, DATASETS as QUALITY, ROOT, SEMEVAL_T
 
 SEMEVAL_TRAIN = ROOT.parent / "shared" / "data" / "semeval2010_task8" / "TRAIN_FILE.TXT"
 RATES = (0.05, 0.10, 0.20, 0.30)
-CURATE = [("tacred-is", {}), ("knn-vote", {}), ("confident-learning", {}), ("ensemble", {})]
+# confident-learning with the linear model on every set (its model=auto default fine-tunes the smaller ones: the
+# fine-tuned figures are in the quality table), so the rows compare like with like across sizes.
+CURATE = [("tacred-is", {}), ("knn-vote", {}), ("confident-learning", {"model": "linear"}), ("ensemble", {})]
 
 
 def semeval_variant(out: Path, rate: float, seed: int = 7) -> tuple[Path, Path]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.errors import CurateError
+from curate.hashing import file_hash
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,6 @@ def export_key(source: str, variant: str) -> str:
     if not root.is_dir():
         h.update(source.encode())
     return h.hexdigest()[:16]
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _pooling(st) -> tuple[str, bool]:
@@ -221,7 +214,7 @@ def open_onnx(st, source: str, variant: str) -> tuple[OnnxEncoder, list[str]]:
     if meta_path.exists() and model_path.exists():
         try:
             meta = json.loads(meta_path.read_text())
-            if meta.get("sha256") != _sha256(model_path):
+            if meta.get("sha256") != file_hash(model_path):
                 notes.append(f"{variant}: the exported model in {folder} does not match its checksum; rebuilding")
                 meta = None
         except (OSError, ValueError):
@@ -237,7 +230,7 @@ def open_onnx(st, source: str, variant: str) -> tuple[OnnxEncoder, list[str]]:
                          f"rebuilding")
     shutil.rmtree(folder, ignore_errors=True)
     seconds = _export(st, folder, variant)
-    meta = {"variant": variant, "source": source, "sha256": _sha256(model_path), "export_seconds": round(seconds, 2),
+    meta = {"variant": variant, "source": source, "sha256": file_hash(model_path), "export_seconds": round(seconds, 2),
             "opset": OPSET, "version": EXPORT_VERSION}
     meta_path.write_text(json.dumps(meta, indent=2))
     notes.append(f"{variant}: exported the model once in {seconds:.1f}s to {folder}")

@@ -26,6 +26,11 @@ class DetectorParams(BaseModel):
                                             "stays reviewable; None: the method's own rule alone")
 
 
+# Seconds per example of a 5-fold, 2-epoch fine-tune on this project's 2-core CPU (benchmarks/bench_finetune.py:
+# 8 example-epochs of training at 9.4 ms, the frozen pass 6.5 ms, predictions 3-4 ms).
+FINETUNE_CPU_SECONDS = 0.085
+
+
 class ModelParams(DetectorParams):
     """Parameters of the out-of-fold logistic regression that several detectors share."""
 
@@ -37,15 +42,35 @@ class ModelParams(DetectorParams):
     max_fit: int = Field(20_000, ge=100, description="each model fit learns from at most this many examples "
                          "(stratified sample), bounding the cost on large data")
 
-    model: Literal["linear", "finetune"] = Field("linear", description="the model behind the probabilities (and, "
-                                                "for neighbours in embedding space, the vectors): a logistic "
-                                                "regression on the frozen embeddings, or the encoder's top layers "
-                                                "fine-tuned with a classification head in each fold (slower: see "
-                                                "docs/detectors.md for its time per 1k examples)")
+    model: Literal["auto", "linear", "finetune"] = Field(
+        "linear", description="the model behind the probabilities (and, for neighbours in embedding space, the "
+        "vectors): a logistic regression on the frozen embeddings, or the encoder's top layers fine-tuned with a "
+        "classification head in each fold (slower: see docs/detectors.md for its time per 1k examples); 'auto' "
+        "fine-tunes on a GPU, and on a CPU when the dataset has at most finetune_max examples")
+    finetune_max: int = Field(3_500, ge=0, description="model=auto on a CPU: fine-tune datasets of at most this "
+                              "many examples (about 5 minutes on 2 cores at the default epochs and folds)")
     epochs: int = Field(2, ge=1, le=50, description="model=finetune: training epochs per fold")
     lr: float = Field(3e-4, gt=0, lt=1, description="model=finetune: learning rate of the tuned layers")
     train_layers: int = Field(2, ge=1, description="model=finetune: top transformer layers trained (the rest stay "
                               "frozen and run once)")
+
+    def resolve_model(self, n_examples: int) -> str | None:
+        """Make model=auto concrete for a dataset of n_examples on this machine; returns a note saying which and
+        why (None when the model was given)."""
+        if self.model != "auto":
+            return None
+        import torch
+
+        if torch.cuda.is_available():
+            self.model = "finetune"
+            return "finetune (a GPU is available)"
+        minutes = n_examples * FINETUNE_CPU_SECONDS * self.epochs / 2 * self.folds / 5 / 60
+        if n_examples <= self.finetune_max:
+            self.model = "finetune"
+            return f"finetune ({n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU)"
+        self.model = "linear"
+        return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; -p model=finetune "
+                f"would take about {minutes:.0f} min here)")
 
     def model_args(self) -> dict:
         """Keyword arguments for Context.oof_proba."""

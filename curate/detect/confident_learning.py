@@ -22,6 +22,11 @@ class Params(ModelParams):
     filter_by: Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                        "predicted_neq_given"] = "prune_by_noise_rate"
     method: Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"] = "self_confidence"
+    model: Literal["auto", "linear", "finetune"] = Field(
+        "auto", description="as for the other model detectors, but 'auto' by default: fine-tuned on a GPU, and on a "
+        "CPU up to finetune_max examples, linear beyond (measured: AUPRC 0.51 -> 0.65 on SemEval with planted "
+        "noise, 0.50 -> 0.54 on WNUT spans, 0.71 -> 1.00 on the synthetic relations; and the default ensemble, whose "
+        "other members stay linear, 0.56 -> 0.66, 0.49 -> 0.50, 0.80 -> 0.90)")
 
 
 @register
@@ -35,6 +40,7 @@ class ConfidentLearning(Detector):
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
 
+        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         if params.predictions:
             _, proba, classes = ctx.predictions_file(params.predictions)

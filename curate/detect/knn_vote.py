@@ -33,6 +33,7 @@ class KnnVote(Detector):
     needs = ("embeddings", "knn")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
+        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         nb = ctx.neighbours(params.k, scope, scope, params.space, model_args=params.model_args())
         rows = np.flatnonzero(scope)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 from curate import __version__
-from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams
+from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams, ModelParams
 from curate.detect.context import Context
 from curate.errors import CurateError
 from curate.registry import instantiate
@@ -97,6 +97,11 @@ def run_detector(
     if ctx.task not in det.tasks:
         raise CurateError(f"detector '{detector}' works on {' or '.join(det.tasks)} datasets; "
                           f"'{dataset}' is a {ctx.task} dataset")
+    # model=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants name
+    # the model that ran (and an auto run re-uses an identical explicit one).
+    auto = p.resolve_model(len(ctx.ids)) if isinstance(p, ModelParams) and not getattr(p, "predictions", None) else None
+    if isinstance(p, ModelParams) and p.model == "auto":
+        p.model = "linear"  # given predictions: no model is fitted
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp])
@@ -114,6 +119,8 @@ def run_detector(
     run_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"  # unique even within one second
     counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
               "suggested": int(findings["suggested_label"].notna().sum()), **capped, **getattr(det, "report", {})}
+    if auto:
+        counts["model_auto"] = auto
     t_write = time.perf_counter()
     with ws.transaction():
         ws.con.execute(Q_INSERT_RUN, [

@@ -42,6 +42,7 @@ class TacredES(Detector):
     needs = ("embeddings", "knn", "clean_subset")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
+        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         clean, clean_labels = clean_subset(ctx, params.clean)
         neg = ctx.negative_mask()
         if not clean.any():

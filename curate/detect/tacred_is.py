@@ -37,6 +37,7 @@ class TacredIS(Detector):
     needs = ("embeddings", "predictions", "knn")
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
+        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         neg = ctx.negative_mask()
         queries = scope & neg

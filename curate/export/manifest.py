@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
@@ -10,17 +9,9 @@ from typing import Any
 
 from curate import __version__
 from curate.export.base import ExportData
+from curate.hashing import file_hash
 
 MANIFEST = "manifest.json"
-
-
-def file_hash(path: Path) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def change_counts(data: ExportData) -> dict[str, Any]:

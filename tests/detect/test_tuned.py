@@ -93,8 +93,9 @@ def test_detectors_take_the_tuned_model(small_rel):
 
 
 def test_the_ensemble_combines_model_variants_of_one_detector(small_rel):
-    linear = run_detector(small_rel, "rel", "confident-learning", {"split": "train", "folds": 2})
-    run_detector(small_rel, "rel", "confident-learning", {"split": "train", "folds": 2, "c": 1.0})  # newer linear
+    lin = {"split": "train", "folds": 2, "model": "linear"}
+    linear = run_detector(small_rel, "rel", "confident-learning", lin)
+    run_detector(small_rel, "rel", "confident-learning", {**lin, "c": 1.0})  # newer linear
     newer = small_rel.one("SELECT run_id FROM runs WHERE kind = 'confident-learning' ORDER BY finished_at DESC")[0]
     tuned = run_detector(small_rel, "rel", "confident-learning", {"split": "train", **ARGS})
     ens = run_detector(small_rel, "rel", "ensemble", {"split": "train"})
@@ -116,3 +117,20 @@ def test_classification_and_span_datasets_tune_too(ws, tmp_path):
         assert proba.shape == (len(ctx.ids), len(classes)) and len(classes) >= 2
         np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
         assert _trained(ctx) == len(ctx.ids)
+
+
+def test_model_auto_fine_tunes_small_data_on_cpu_and_stays_linear_beyond_finetune_max(small_rel):
+    small = {"folds": 2, "epochs": 1, "train_layers": 1}
+    auto = run_detector(small_rel, "rel", "confident-learning", small)
+    assert auto.params["model"] == "finetune"  # the model that ran is what the run stores
+    assert auto.counts["model_auto"] == "finetune (150 examples, within finetune_max 3,500 on CPU)"
+    stored = json.loads(small_rel.one("SELECT params FROM runs WHERE run_id = ?", [auto.run_id])[0])
+    assert stored["model"] == "finetune"
+    # An explicit finetune run with the same settings is the same run, reused.
+    assert run_detector(small_rel, "rel", "confident-learning", {**small, "model": "finetune"}).run_id == auto.run_id
+    big = run_detector(small_rel, "rel", "confident-learning", {**small, "finetune_max": 100})
+    assert big.params["model"] == "linear" and not big.reused
+    assert big.counts["model_auto"].startswith("linear (150 examples, over finetune_max 100 on CPU; "
+                                               "-p model=finetune would take about")
+    # The other model detectors keep linear unless asked.
+    assert run_detector(small_rel, "rel", "knn-vote").params["model"] == "linear"

@@ -12,6 +12,9 @@ import pytest
 from tests.recipe.conftest import RECIPES, curate
 
 NAMES = [r.stem for r in RECIPES]
+# Every shipped recipe end to end, twice (about 9 minutes, the cleanlab recipe fine-tunes its 3,000 topics):
+# left out of the default run, run by `make test-slow`, which CI runs after `make test`.
+shipped_recipes = pytest.mark.slow
 
 
 def test_the_issue_s_recipes_are_shipped():
@@ -19,6 +22,7 @@ def test_the_issue_s_recipes_are_shipped():
             "retrieval_arhn"} <= set(NAMES)
 
 
+@shipped_recipes
 @pytest.mark.parametrize("name", NAMES)
 def test_recipe_runs_and_writes_report_exports_and_plots(shipped, name):
     run = shipped["runs"][name]
@@ -45,6 +49,7 @@ def test_recipe_runs_and_writes_report_exports_and_plots(shipped, name):
     assert "\r" not in run["first"].stdout + run["first"].stderr
 
 
+@shipped_recipes
 @pytest.mark.parametrize("name", NAMES)
 def test_second_run_reuses_every_step(shipped, name):
     second = shipped["runs"][name]["second"]
@@ -55,6 +60,7 @@ def test_second_run_reuses_every_step(shipped, name):
     assert "steps reused from an earlier run" in (shipped["runs"][name]["out"] / "report.md").read_text()
 
 
+@shipped_recipes
 def test_a_failing_gate_exits_1_and_says_which(shipped, tmp_path):
     text = (RECIPES[0].parent / "tacred_is.yaml").read_text().replace('flagged_share: "> 5%"', 'flagged_share: "> 0.1%"')
     recipe = tmp_path / "strict.yaml"
@@ -67,6 +73,7 @@ def test_a_failing_gate_exits_1_and_says_which(shipped, tmp_path):
     assert "❌ failed" in (tmp_path / "out" / "report.md").read_text()
 
 
+@shipped_recipes
 def test_force_recomputes(shipped, tmp_path):
     out = tmp_path / "o"
     shutil.copytree(shipped["runs"]["tacred_is"]["out"], out, ignore=shutil.ignore_patterns("*.duckdb"))
@@ -77,6 +84,7 @@ def test_force_recomputes(shipped, tmp_path):
     assert all(s["status"] == "ran" for s in steps if s["kind"] in ("ingest", "detect", "export"))
 
 
+@shipped_recipes
 def test_arhn_recipe_takes_an_llm_endpoint_from_the_environment(shipped, tmp_path):
     from curate.llm.fake_server import FakeLLM
 
