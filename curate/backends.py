@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import shutil
 import time
@@ -22,8 +21,6 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.hashing import file_hash
-
-log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8")
 # When a dataset has complete vectors from several backends, readers take the first of these.

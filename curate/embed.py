@@ -208,7 +208,7 @@ def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *
     the choice must not flip when that makes torch's entries complete too."""
     info = ws.dataset(name)
     table = "texts" if info.task == "retrieval" else "examples"
-    recorded = info.meta.get("embedding_backends", {}).get(f"{spec.model_id}#{representation}")
+    recorded = info.meta.get("embedding_backends", {}).get(cache_key(spec, representation))
     backends = ([recorded] if recorded in STORED_ORDER else []) + [b for b in STORED_ORDER if b != recorded]
     keys = [cache_key(spec, representation, b) for b in backends]
     have = dict(ws.con.execute(Q_STORED.format(table=table), [keys, name]).fetchall())
@@ -222,9 +222,9 @@ def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *
 
 
 def _record_backend(ws: Workspace, name: str, spec: ModelSpec, representation: str, backend: str) -> None:
-    meta = ws.dataset(name).meta
-    if meta.get("embedding_backends", {}).get(f"{spec.model_id}#{representation}") != backend:
-        meta.setdefault("embedding_backends", {})[f"{spec.model_id}#{representation}"] = backend
+    meta, base = ws.dataset(name).meta, cache_key(spec, representation)  # the torch key names the model+repr
+    if meta.get("embedding_backends", {}).get(base) != backend:
+        meta.setdefault("embedding_backends", {})[base] = backend
         ws.con.execute("UPDATE datasets SET meta = ? WHERE name = ?", [json.dumps(meta), name])
 
 
