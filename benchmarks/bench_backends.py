@@ -35,9 +35,9 @@ import json, sys, time, numpy as np
 from curate.embed import load_model, resolve_model
 texts = json.load(open(sys.argv[1]))
 st = load_model(resolve_model().source)
-st.encode(texts[:64], batch_size=64)
+st.encode(texts[:64])
 t = time.perf_counter()
-v = st.encode(texts, batch_size=64, normalize_embeddings=True)
+v = st.encode(texts, normalize_embeddings=True)  # sentence-transformers' defaults, batch 32
 print(json.dumps({"seconds": time.perf_counter() - t}))
 np.save(sys.argv[2], np.asarray(v, dtype=np.float32))
 """
@@ -51,7 +51,7 @@ from curate.store import Workspace
 texts, out, backend, sort = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 st = load_model(resolve_model().source)
 opened = open_backend(st, resolve_model().source, backend, texts, force=True)  # export and guard: not timed
-opened.encoder.encode(texts[:64], batch_size=64)
+opened.encoder.encode(texts[:64])
 ws = Workspace(out + ".duckdb")
 src = out + ".jsonl"
 open(src, "w").write("".join(json.dumps({"id": f"{i:05d}", "text": s, "label": "x"}) + "\\n" for i, s in enumerate(texts)))

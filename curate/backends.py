@@ -31,6 +31,9 @@ GUARD_SAMPLE = 256
 GUARD_K = 10
 GUARD_MIN_OVERLAP = 0.95
 GUARD_MIN_COSINE = 0.9999  # fp32 must reproduce torch; int8 is judged by its neighbours only
+# Texts per forward pass. Measured on 2 cores (1,500 real mixed-length texts and 1,500 tweets): onnx runs 12-13%
+# faster at 32 than at 64, torch is flat from 16 to 64; 32 is also sentence-transformers' own default.
+BATCH_SIZE = 32
 
 
 @dataclass
@@ -188,7 +191,7 @@ class OnnxEncoder:
             sent = sent / np.maximum(np.linalg.norm(sent, axis=1, keepdims=True), 1e-12)
         return tokens, sent.astype(np.float32), (enc["offset_mapping"].tolist() if offsets else None)
 
-    def encode(self, texts: list[str], batch_size: int = 64, normalize_embeddings: bool = True,
+    def encode(self, texts: list[str], batch_size: int = BATCH_SIZE, normalize_embeddings: bool = True,
                show_progress_bar: bool = False) -> np.ndarray:
         """Sentence vectors in input order; batches of similar length, as sentence-transformers does."""
         out = np.zeros((len(texts), self._dim), dtype=np.float32)
@@ -255,9 +258,9 @@ def guard(st, encoder: OnnxEncoder, texts: list[str]) -> dict:
     kept) and say whether it passes."""
     rng = np.random.default_rng(0)
     sample = [texts[i] for i in sorted(rng.choice(len(texts), min(GUARD_SAMPLE, len(texts)), replace=False))]
-    ref = np.asarray(st.encode(sample, batch_size=64, normalize_embeddings=True, show_progress_bar=False),
+    ref = np.asarray(st.encode(sample, batch_size=BATCH_SIZE, normalize_embeddings=True, show_progress_bar=False),
                      dtype=np.float32)
-    got = compare(ref, encoder.encode(sample, batch_size=64))
+    got = compare(ref, encoder.encode(sample, batch_size=BATCH_SIZE))
     got["passed"] = bool(got["knn_overlap"] >= GUARD_MIN_OVERLAP
                          and (encoder.variant != "onnx" or got["min_cosine"] >= GUARD_MIN_COSINE))
     return got

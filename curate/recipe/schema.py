@@ -12,6 +12,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, create_model,
                       field_validator, model_validator)
 
+from curate.backends import BATCH_SIZE
 from curate.errors import CurateError
 
 _CONDITION = re.compile(r"^\s*(<=|>=|<|>|==|!=)\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -108,7 +109,7 @@ class Embed(_Strict):
     """Embedding: which model, and whether to embed every ingested dataset or only those detectors use."""
 
     model: str | None = None
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(BATCH_SIZE, ge=1, description="texts per forward pass")
     backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
         "auto", description="auto keeps a dataset's backend, else onnx fp32 when onnxruntime is installed, else torch")
     force: bool = Field(False, description="use an ONNX backend even when it fails the quality guard against torch")
