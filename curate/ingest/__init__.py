@@ -85,6 +85,7 @@ def ingest(
     if replace and append:
         raise CurateError("--replace and --append exclude each other")
     files = _files_for(fmt, path, split)
+    opts, settled = ingestor.settle(files[0][0], opts)
     task = ingestor.task_for(opts)
     result = IngestResult(name, fmt, task, [str(f) for f, _ in files], replaced=replace)
     if not ingestor.creates_dataset:
@@ -106,7 +107,14 @@ def ingest(
         sink = Sink(name, ws.append_arrow, tick=bar.update)
         for f, file_split in files:
             sink.default_split = file_split
-            ingestor.read(f, opts, sink)
+            try:
+                ingestor.read(f, opts, sink)
+            except InputError as exc:
+                if not settled:
+                    raise
+                raise InputError(f"{exc.reason} (the task was read as {task} from the first records; pass --task "
+                                 f"to choose it)", path=exc.path, line=exc.line, record=exc.record,
+                                 field=exc.field) from None
         sink.flush()
         if sink.counts["examples"] == 0:
             raise InputError("no examples found", path=path)
@@ -114,9 +122,18 @@ def ingest(
             _check_append(ws, name, sink)
         result.counts = dict(sink.counts)
         result.splits = _new_splits(ws, name, sink)
-    result.hints = _hints(ws, result)
+    result.hints = ([settled] if settled else []) + _hints(ws, result)
     log.info("ingested %s into %s: %s", path, name, result.counts)
     return result
+
+
+def task_of(fmt: str, path: str | Path, options: dict[str, Any] | None = None) -> str:
+    """The task an ingest of path would create, with task=auto decided from the data as ingest() does."""
+    ingestor, opts = make_options(fmt, options)
+    path = Path(path)
+    if path.exists():
+        opts, _ = ingestor.settle(_files_for(fmt, path, None)[0][0], opts)
+    return ingestor.task_for(opts)
 
 
 def _files_for(fmt: str, path: Path, split: str | None) -> list[tuple[Path, str | None]]:

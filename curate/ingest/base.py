@@ -59,6 +59,10 @@ class Ingestor:
         assert self.task is not None
         return self.task
 
+    def settle(self, path: Path, options: IngestOptions) -> tuple[IngestOptions, str | None]:
+        """Options with anything left to the data (task=auto) decided from path; and a note saying what was."""
+        return options, None
+
     def read(self, path: Path, options: IngestOptions, sink: Sink) -> None:
         """Parse path and add its rows to sink; raise InputError on bad input."""
         raise NotImplementedError

@@ -8,14 +8,20 @@ from pathlib import Path
 
 from curate.errors import InputError
 from curate.ingest.base import Ingestor, Sink, Where, iter_jsonl, read_text, register
-from curate.ingest.mapping import RELATION_ROLES, FieldOptions, add_record
+from curate.ingest.mapping import RELATION_ROLES, FieldOptions, add_record, sniff_task
 
 
 class _Generic(Ingestor):
     Options = FieldOptions
 
     def task_for(self, options: FieldOptions) -> str:
-        return options.task
+        return "classification" if options.task == "auto" else options.task
+
+    def settle(self, path: Path, options: FieldOptions) -> tuple[FieldOptions, str | None]:
+        if options.task != "auto":
+            return options, None
+        task, note = sniff_task(self.read, path, options)
+        return options.model_copy(update={"task": task}), note
 
 
 @register

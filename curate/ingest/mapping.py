@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any, Callable, Literal
 
 from pydantic import Field
 
@@ -16,7 +17,9 @@ RELATION_ROLES = ("token", *SPAN_KEYS, "subj_type", "obj_type")
 class FieldOptions(IngestOptions):
     """Field mapping for generic record formats (JSONL, CSV, Parquet, Hugging Face)."""
 
-    task: Literal["classification", "relation", "span"] = "classification"
+    task: Literal["auto", "classification", "relation", "span"] = Field(
+        "auto", description="auto: span when each of the first records marks one span in its text "
+        "([E] ... [/E], or span_markers), else classification")
     text_field: str = "text"
     label_field: str = "label"
     id_field: str = "id"
@@ -78,6 +81,46 @@ def add_relation_tokens(
     meta["keys"] = list(rec)  # the record's field order, so a TACRED export writes it back as it came
     text = " ".join(meta["token"])
     sink.add_example(ex_id, text, label, meta, where, split=split, hash_text=marked_text(meta)[0])
+
+
+SNIFF_RECORDS = 200
+
+
+class _Enough(Exception):
+    """Raised by the sniffing sink once it holds enough texts."""
+
+
+class _SniffSink:
+    """Takes the first texts a reader would ingest as classification, and stops the read."""
+
+    default_split = None
+
+    def __init__(self, n: int):
+        self.n, self.texts = n, []
+
+    def split_for(self, split: str | None) -> str:
+        return split or "train"
+
+    def add_example(self, id: str, text: str, *args: Any, **kwargs: Any) -> None:
+        self.texts.append(text)
+        if len(self.texts) >= self.n:
+            raise _Enough
+
+
+def sniff_task(read: Callable[[Path, FieldOptions, Any], None], path: Path, opts: FieldOptions) -> tuple[str, str | None]:
+    """The task for task=auto from the first records of path: span when every one marks exactly one span in its
+    text, else classification. Returns (task, a note for the user or None)."""
+    sink = _SniffSink(SNIFF_RECORDS)
+    try:
+        read(path, opts.model_copy(update={"task": "classification"}), sink)
+    except _Enough:
+        pass
+    open_, close = opts.span_markers
+    marked = sum(t.count(open_) == 1 and t.count(close) == 1 for t in sink.texts)
+    if sink.texts and marked == len(sink.texts):
+        return "span", (f"read as span data (task auto): each of the first {marked} texts marks one span with "
+                        f"{open_} ... {close}; pass --task classification to read them as plain texts")
+    return "classification", None
 
 
 def add_record(sink: Sink, rec: dict[str, Any], where: Where, opts: FieldOptions, record_no: int) -> None:

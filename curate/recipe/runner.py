@@ -109,7 +109,7 @@ class Plan:
         from curate.detect.base import REGISTRY as DETECTORS
         from curate.export.base import REGISTRY as EXPORTERS
         from curate.export.variants import variant_policy
-        from curate.ingest import make_options
+        from curate.ingest import make_options, task_of
 
         tasks: dict[str, str] = {}
         if self.workspace.exists():
@@ -125,9 +125,10 @@ class Plan:
             for key, value in step.options.model_dump().items():
                 if key.endswith("_file") and value and not self.resolve(value).exists():
                     raise self.error(("ingest", i, "options", key), f"no such file: {self.resolve(value)}")
-            ingestor, opts = make_options(step.format, step.options.model_dump(exclude_unset=True))
+            options = step.options.model_dump(exclude_unset=True)
+            ingestor, _ = make_options(step.format, options)
             if ingestor.creates_dataset:
-                tasks[self.dataset_of(step, "name")] = ingestor.task_for(opts)
+                tasks[self.dataset_of(step, "name")] = task_of(step.format, src, options)
         for i, step in enumerate(self.recipe.detect):
             ds = self.dataset_of(step)
             task = tasks.get(ds)

@@ -10,6 +10,7 @@ import pytest
 
 from curate.errors import InputError
 from curate.ingest import ingest
+from curate.ingest.mapping import SNIFF_RECORDS
 from tests.conftest import SAMPLE, snapshot
 
 
@@ -151,4 +152,35 @@ def test_bad_span_markers_name_the_record_and_field(ws, tmp_path, text, message)
     with pytest.raises(InputError, match=message) as err:
         ingest(ws, p, "jsonl", "bad", options={"task": "span"})
     assert err.value.line == 2 and err.value.field == "text"
+    assert snapshot(ws) == before
+
+
+def test_task_auto_reads_marked_texts_as_spans_and_says_so(ws, tmp_path):
+    marked = [{"id": f"r{i}", "text": f"Yesterday [E] Band {i} [/E] played Sheffield", "label": "group"}
+              for i in range(SNIFF_RECORDS + 5)]
+    p = tmp_path / "marked.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in marked))
+    res = ingest(ws, p, "jsonl", "auto")  # no task given
+    assert ws.dataset("auto").task == "span" and res.task == "span"
+    assert res.hints and "read as span data (task auto)" in res.hints[0]
+    text, meta = ws.con.execute("SELECT text, meta FROM examples WHERE id = 'r3'").fetchone()
+    assert text == "Yesterday Band 3 played Sheffield" and json.loads(meta)["char_span"] == [10, 16]
+    # Explicit classification keeps the markers in the text.
+    ingest(ws, p, "jsonl", "cls", options={"task": "classification"})
+    assert ws.dataset("cls").task == "classification"
+    # Unmarked texts among the first records: classification, as before.
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in [*marked[:5], {"id": "x", "text": "plain", "label": "O"}]))
+    assert ingest(ws, mixed, "jsonl", "mixed").task == "classification"
+
+
+def test_task_auto_names_itself_when_a_later_record_breaks_the_guess(ws, tmp_path):
+    rows = [{"id": f"r{i}", "text": f"[E] Band {i} [/E] played", "label": "group"} for i in range(SNIFF_RECORDS)]
+    rows.append({"id": "late", "text": "no marker in this one", "label": "O"})
+    p = tmp_path / "late.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = snapshot(ws)
+    with pytest.raises(InputError, match="expected one span marked.*read as span from the first records") as err:
+        ingest(ws, p, "jsonl", "late")
+    assert err.value.line == SNIFF_RECORDS + 1 and err.value.field == "text"
     assert snapshot(ws) == before
