@@ -123,7 +123,9 @@ def ingest(
     split: Optional[str] = typer.Option(None, "--split", help="Split of these rows (default: from file name or 'train')."),
     replace: bool = typer.Option(False, "--replace", help="Overwrite an existing dataset (or patch source)."),
     append: bool = typer.Option(False, "--append", help="Add split(s) to an existing dataset."),
-    task: Optional[str] = typer.Option(None, "--task", help="classification, relation or span (generic formats)."),
+    task: Optional[str] = typer.Option(None, "--task", help="auto, classification, relation or span (generic "
+                                       "formats); auto (the default) reads span data when each of the first records "
+                                       "marks one span with [E] ... [/E], else classification."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Column holding the text."),
     label_field: Optional[str] = typer.Option(None, "--label-field", help="Column holding the label."),
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Column holding the example id."),
