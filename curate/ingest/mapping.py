@@ -107,7 +107,8 @@ class _SniffSink:
             raise _Enough
 
 
-def sniff_task(read: Callable[[Path, FieldOptions, Any], None], path: Path, opts: FieldOptions) -> tuple[str, str | None]:
+def sniff_task(read: Callable[[Path, FieldOptions, Any], None], path: Path,
+               opts: FieldOptions) -> tuple[str, str | None]:
     """The task for task=auto from the first records of path: span when every one marks exactly one span in its
     text, else classification. Returns (task, a note for the user or None)."""
     sink = _SniffSink(SNIFF_RECORDS)
