@@ -327,9 +327,7 @@ def open_backend(st, source: str, backend: str, texts: list[str], *, force: bool
 def open_auto(st, source: str, texts: list[str]) -> Opened:
     """auto: torch fp16 on a GPU (fp32 when half precision fails the guard); else onnx fp32 when onnxruntime is
     installed and the export passes the guard; else torch. The notes say which and why."""
-    import torch
-
-    if torch.cuda.is_available() and st.device.type == "cuda":
+    if st.device.type == "cuda":
         try:
             opened = open_fp16(st, texts)
         except CurateError as exc:

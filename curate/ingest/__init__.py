@@ -127,9 +127,8 @@ def ingest(
     return result
 
 
-def task_of(fmt: str, path: str | Path, options: dict[str, Any] | None = None) -> str:
+def task_of(ingestor: Ingestor, opts: IngestOptions, fmt: str, path: str | Path) -> str:
     """The task an ingest of path would create, with task=auto decided from the data as ingest() does."""
-    ingestor, opts = make_options(fmt, options)
     path = Path(path)
     if path.exists():
         opts, _ = ingestor.settle(_files_for(fmt, path, None)[0][0], opts)

@@ -125,10 +125,9 @@ class Plan:
             for key, value in step.options.model_dump().items():
                 if key.endswith("_file") and value and not self.resolve(value).exists():
                     raise self.error(("ingest", i, "options", key), f"no such file: {self.resolve(value)}")
-            options = step.options.model_dump(exclude_unset=True)
-            ingestor, _ = make_options(step.format, options)
+            ingestor, opts = make_options(step.format, step.options.model_dump(exclude_unset=True))
             if ingestor.creates_dataset:
-                tasks[self.dataset_of(step, "name")] = task_of(step.format, src, options)
+                tasks[self.dataset_of(step, "name")] = task_of(ingestor, opts, step.format, src)
         for i, step in enumerate(self.recipe.detect):
             ds = self.dataset_of(step)
             task = tasks.get(ds)

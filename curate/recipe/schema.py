@@ -12,7 +12,7 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, create_model,
                       field_validator, model_validator)
 
-from curate.backends import BATCH_SIZE
+from curate.backends import BACKENDS, BATCH_SIZE
 from curate.errors import CurateError
 
 _CONDITION = re.compile(r"^\s*(<=|>=|<|>|==|!=)\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -110,7 +110,7 @@ class Embed(_Strict):
 
     model: str | None = None
     batch_size: int = Field(BATCH_SIZE, ge=1, description="texts per forward pass")
-    backend: Literal["auto", "torch", "onnx", "onnx-int8", "torch-fp16"] = Field(
+    backend: Literal[BACKENDS] = Field(
         "auto", description="auto keeps a dataset's backend, else torch-fp16 on a GPU, else onnx fp32 when "
         "onnxruntime is installed, else torch")
     force: bool = Field(False, description="use a backend even when it fails the quality guard against torch")
