@@ -136,6 +136,7 @@ def run() -> list[dict]:
 
     specs = {k: (QUALITY[k]["ingest"], QUALITY[k]["gold"]) for k in ("relation-sample", "topics", "wnut17-noisy")}
     rows: list[dict] = []
+    CACHE.parent.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, Workspace(CACHE) as ws:
         if SEMEVAL_TRAIN.exists():
             for rate in RATES:

@@ -444,7 +444,8 @@ def eval_(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Dataset name."),
     gold: Optional[Path] = typer.Option(None, "--gold", help="JSONL of known errors: {id, true_label, kind?}."),
-    run: list[str] = typer.Option([], "--run", "-r", help="Run ids (default: the latest run of each detector)."),
+    run: list[str] = typer.Option([], "--run", "-r",
+                                  help="Run ids (default: the latest run of each detector and model variant)."),
     gold_id_field: str = typer.Option("id", "--gold-id-field", help="Gold field holding the example id."),
     do_downstream: bool = typer.Option(False, "--downstream", help="Retrain a fixed classifier on each cleaned "
                                        "variant and report micro-F1 on the clean test split."),
@@ -486,8 +487,10 @@ def eval_(
 
 # -- review: queue, decisions, bulk, undo, history, and the browser app -------------------------------
 
-RunOpt = typer.Option([], "--run", "-r", help="Run id (repeatable; default: the latest run of each detector).")
-DetOpt = typer.Option([], "--detector", "-d", help="The latest run of this detector (repeatable).")
+RunOpt = typer.Option([], "--run", "-r",
+                      help="Run id (repeatable; default: the latest run of each detector and model variant).")
+DetOpt = typer.Option([], "--detector", "-d",
+                      help="The latest run of each model variant of this detector (repeatable).")
 SplitOpt = typer.Option(None, "--split", help="Only this split.")
 LabelOpt = typer.Option(None, "--label", help="Only examples whose current label is this.")
 SuggestedOpt = typer.Option(None, "--suggested", help="Only findings suggesting this label.")
@@ -699,13 +702,11 @@ def _f(x: Any) -> str:
 
 
 def latest_runs(ws: Workspace, name: str) -> list[str]:
-    """The latest finished run of each detector on a dataset."""
-    rows = ws.con.execute(
-        "SELECT arg_max(run_id, finished_at) FROM runs WHERE dataset = ? AND status = 'done' GROUP BY kind "
-        "ORDER BY 1", [name]).fetchall()
+    """The latest finished run of each detector and model variant on a dataset."""
+    rows = ws.latest_runs(name)
     if not rows:
         raise CurateError(f"no detector runs on '{name}'; run: curate detect {name}")
-    return [r[0] for r in rows]
+    return sorted(run_id for _, _, run_id, _ in rows)
 
 
 from curate import cli_export, cli_run  # noqa: E402,F401  (register export, diff, export-formats, run)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from curate.detect.context import Context
-from curate.detect.ensemble import combine
+from curate.detect.ensemble import combine, left_out_by_default
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError, InputError
 from curate.ingest.base import iter_jsonl
@@ -84,7 +84,7 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
     kinds = np.array([gold[e].get("kind", "error") if e in gold else None for e in universe], dtype=object)
     results, normalised = [], []
     for run_id in runs:
-        row = ws.one("SELECT kind FROM runs WHERE run_id = ? AND dataset = ?", [run_id, dataset])
+        row = ws.one("SELECT kind, params FROM runs WHERE run_id = ? AND dataset = ?", [run_id, dataset])
         if row is None:
             raise CurateError(f"no run '{run_id}' on dataset '{dataset}'")
         scores = np.zeros(len(universe))
@@ -98,8 +98,9 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
                 scores[j], suggested[j], flagged[j], scored[j] = s, sugg, bool(flag), True
         metrics = ranking_metrics(scores, is_error, suggested, true_labels, flagged, kinds)
         results.append({"run": run_id, "detector": row[0], **metrics})
-        normalised.append((rank_normalise(scores), suggested, scored, row[0]))
-    members = [n for n in normalised if n[3] != "near-duplicates"]  # as the ensemble detector's default set
+        member = left_out_by_default(row[0], json.loads(row[1]) if row[1] else {}) is None
+        normalised.append((rank_normalise(scores), suggested, scored, member))
+    members = [n for n in normalised if n[3]]  # as the ensemble detector's default set
     if len(members) > 1:
         # The same combination as the ensemble detector's default (agreement-weighted, scored runs only).
         combined, _ = combine(np.array([n[0] for n in members]), np.array([n[2] for n in members]))

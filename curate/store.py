@@ -136,6 +136,17 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
+# A run's model variant ('' for the plain one): confident-learning fine-tuned, or on the user's own predictions,
+# is another signal than with the linear model, so the latest run of each (detector, variant) is what the
+# ensemble combines, the review queue shows and curate eval measures by default.
+RUN_VARIANT = ("CASE WHEN json_extract_string(params, '$.predictions') IS NOT NULL THEN 'predictions' "
+               "WHEN json_extract_string(params, '$.model') = 'finetune' THEN 'finetune' ELSE '' END")
+RUN_LABEL = f"kind || CASE WHEN {RUN_VARIANT} = '' THEN '' ELSE ' (' || {RUN_VARIANT} || ')' END"
+Q_LATEST_VARIANTS = f"""
+    SELECT kind, {RUN_VARIANT} AS variant, arg_max(run_id, (finished_at, run_id)) AS run_id,
+           arg_max({RUN_LABEL}, (finished_at, run_id)) AS label
+    FROM runs WHERE dataset = ? AND status = 'done' GROUP BY kind, variant ORDER BY kind, variant
+"""
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"
 Q_DATASETS = """
     SELECT d.name, d.task, d.negative_label, d.source, d.format, d.created_at,
@@ -279,6 +290,10 @@ class Workspace:
             self.con.unregister("_curate_bulk")
 
     # -- datasets --------------------------------------------------------
+    def latest_runs(self, dataset: str) -> list[tuple[str, str, str, str]]:
+        """(detector, variant, run id, label) of the newest finished run of each detector and model variant."""
+        return self.con.execute(Q_LATEST_VARIANTS, [dataset]).fetchall()
+
     def dataset(self, name: str) -> DatasetInfo:
         """Look up a dataset or raise NotFound naming the ones that exist."""
         row = self.one(Q_DATASET, [name])

@@ -6,12 +6,14 @@ benchmarks/README.md: the mean gap to the best member went from -0.104 to -0.020
 over the runs that scored it (IS scores only negatives; a positive gets no vote from it rather than a vote of
 0), and each run weighs by the square of its agreement with the other runs at the top of the ranking, so a run
 that is near random on this data (it disagrees with everyone) counts little. near-duplicates ranks copies, not
-label errors, and is left out unless named; each model variant of a detector (model=linear, model=finetune)
-is a member of its own.
+label errors, and is left out unless named, as is ARHN with its offline embedding judge (the same similarity
+false-negatives ranks by; on the sample triplets any weight on it lowered AUPRC); each model variant of a
+detector (model=linear, model=finetune, predictions=FILE) is a member of its own.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Literal
 
@@ -24,10 +26,6 @@ from curate.detect.context import Context
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
 
-Q_VARIANTS = """
-    SELECT kind, json_extract_string(params, '$.model') AS variant, run_id
-    FROM runs WHERE dataset = ? AND status = 'done' ORDER BY finished_at, run_id
-"""
 # Measured on the planted-noise sets (AUPRC, every run of every variant; spearman^2 -> top 5% overlap^2):
 # SemEval 0.599 -> 0.659 (best member 0.645), synthetic relations 0.906 -> 0.953, WNUT spans 0.509 -> 0.526,
 # topics 0.997 -> 0.997; the top 10% gave 0.659 / 0.919 / 0.499 / 0.997.
@@ -155,21 +153,43 @@ def resolve_runs(ctx: Context, params: Params) -> list[str]:
         if missing:
             raise CurateError(f"no run {missing[0]} for dataset '{ctx.dataset}'")
         return list(params.runs)
-    excluded = () if params.detectors else ("ensemble", "near-duplicates", "llm-verify")
-    latest = {}
-    for kind, variant, run_id in ctx.ws.con.execute(Q_VARIANTS, [ctx.dataset]).fetchall():
-        if kind not in excluded and (not params.detectors or kind in params.detectors):
-            # Old stores kept the embedding model (which has a '#') under 'model': that is the linear model too.
-            latest[(kind, "" if variant in (None, "linear") or "#" in variant else variant)] = run_id  # later wins
+    latest, left_out = [], {}
+    for kind, _, run_id, _ in ctx.ws.latest_runs(ctx.dataset):
+        why = None if params.detectors else left_out_by_default(kind, _params_of(ctx, run_id))
+        if why:
+            left_out[kind] = why
+        elif not params.detectors or kind in params.detectors:
+            latest.append((kind, run_id))
     for kind in params.detectors:
         if not any(k == kind for k, _ in latest):
             raise CurateError(f"no run of detector '{kind}' on '{ctx.dataset}'; run: curate detect {ctx.dataset} "
                               f"--detector {kind}")
     # Variants of one detector (model=linear and model=finetune) are different signals: each latest run counts.
-    out = [latest[k] for k in sorted(latest)]
+    out = [run_id for _, run_id in latest]
     if len(out) < 2:
-        raise CurateError("the ensemble needs at least two detector runs; run more detectors first")
+        why = "".join(f"; left out by default: {kind}, {reason} (name it in -p detectors=... to include it)"
+                      for kind, reason in left_out.items() if kind != "ensemble")
+        raise CurateError(f"the ensemble needs at least two detector runs; run more detectors first{why}")
     return out
+
+
+def _params_of(ctx: Context, run_id: str) -> dict:
+    row = ctx.ws.one("SELECT params FROM runs WHERE run_id = ?", [run_id])
+    return json.loads(row[0]) if row and row[0] else {}
+
+
+def left_out_by_default(kind: str, params: dict) -> str | None:
+    """Why a run of this detector is not a default member of the ensemble, or None when it is."""
+    if kind == "ensemble":
+        return "an ensemble itself"
+    if kind == "near-duplicates":
+        return "it ranks copies, not label errors"
+    if kind == "llm-verify":
+        return "it already combines its judge with the run it verified"
+    if kind == "arhn" and params.get("judge") == "embedding":
+        # Measured on the sample triplets: any weight on it lowered the ensemble's AUPRC below false-negatives'.
+        return "its offline judge=embedding ranks by the same bi-encoder similarity false-negatives uses"
+    return None
 
 
 def fitted_weights(ctx: Context, run_ranks: list[dict[str, float]]) -> np.ndarray:

@@ -8,18 +8,19 @@ from typing import Any
 
 from curate.decisions import STATUS_OF, history, latest
 from curate.errors import CurateError
-from curate.store import Workspace
+from curate.store import RUN_LABEL, RUN_VARIANT, Workspace
 
 Q_EXAMPLE = """
     SELECT e.id, e.split, e.text, e.label, e.meta, d.task, d.negative_label FROM examples e
     JOIN datasets d ON d.name = e.dataset WHERE e.dataset = ? AND e.id = ?
 """
-# Per example, the latest run of each detector that scored it (its newest judgement per method).
-Q_FINDINGS = """
-    SELECT f.example_id, r.kind, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, {evidence}
+# Per example, the latest run of each detector and model variant that scored it (its newest judgement per method).
+Q_FINDINGS = f"""
+    SELECT f.example_id, {RUN_LABEL}, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, {{evidence}}
     FROM findings f JOIN runs r ON r.run_id = f.run_id
     WHERE r.dataset = ? AND f.example_id IN (SELECT unnest(?::VARCHAR[])) AND r.status = 'done'
-    QUALIFY row_number() OVER (PARTITION BY f.example_id, r.kind ORDER BY r.finished_at DESC, r.run_id DESC) = 1
+    QUALIFY row_number() OVER (PARTITION BY f.example_id, r.kind, {RUN_VARIANT}
+                               ORDER BY r.finished_at DESC, r.run_id DESC) = 1
     ORDER BY f.example_id, f.flagged DESC, f.score DESC
 """
 Q_REFERENCED = """
@@ -66,7 +67,7 @@ def suggestion(findings: list[dict[str, Any]]) -> str | None:
 
 
 def findings_of(ws: Workspace, dataset: str, ids: list[str], *, evidence: bool = True) -> dict[str, list[dict]]:
-    """Each example's findings, the latest run per detector, flagged and best scored first."""
+    """Each example's findings, the latest run per detector and variant, flagged and best scored first."""
     sql = Q_FINDINGS.format(evidence="f.evidence" if evidence else "NULL")
     out: dict[str, list[dict]] = {}
     for eid, kind, run_id, score, flagged, sugg, reason, ev in ws.con.execute(sql, [dataset, ids]).fetchall():
@@ -77,7 +78,7 @@ def findings_of(ws: Workspace, dataset: str, ids: list[str], *, evidence: bool =
 
 
 def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
-    """Load one example with its findings (latest run per detector), referenced neighbours and history."""
+    """Load one example with its findings (latest run per detector and variant), referenced neighbours and history."""
     row = ws.one(Q_EXAMPLE, [dataset, example_id])
     if row is None:
         raise CurateError(f"dataset '{dataset}' has no example '{example_id}'")

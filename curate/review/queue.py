@@ -13,26 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.decisions import LATEST_DECISIONS, STATUS_OF, latest
 from curate.errors import CurateError
-from curate.store import Workspace
+from curate.store import RUN_LABEL, Workspace
 
 STATUSES = ("unreviewed", "kept", "relabelled", "removed")
 Status = Literal["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
 
-Q_LATEST_RUNS = """
-    SELECT kind, arg_max(run_id, finished_at) FROM runs
-    WHERE dataset = ? AND status = 'done' AND kind != 'ensemble' GROUP BY kind ORDER BY kind
-"""
-Q_LATEST_RUN_OF = """
-    SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done'
-    ORDER BY finished_at DESC, run_id DESC LIMIT 1
-"""
 # One row per example: the number of chosen runs that flag it, its highest score, the suggestion of the run
 # that scores it highest, and the detectors that scored it (best first).
 Q_QUEUE = """
     WITH f AS (
         SELECT f.example_id AS id, max(f.score) AS score, count(*) FILTER (WHERE f.flagged) AS n_flagged,
                arg_max(f.suggested_label, f.score) AS suggested,
-               string_agg(r.kind, ',' ORDER BY f.score DESC) AS detectors
+               string_agg({label}, ',' ORDER BY f.score DESC) AS detectors
         FROM findings f JOIN runs r ON r.run_id = f.run_id
         WHERE f.run_id IN (SELECT run_id FROM _queue_runs) AND f.score >= ? AND f.score <= ? {flag}
         GROUP BY f.example_id
@@ -100,25 +92,24 @@ class Queue:
 
 
 def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
-    """Run id -> detector for a filter: given runs, the latest of the named detectors, or of every detector."""
+    """Run id -> detector label for a filter: given runs, else the latest run of each model variant of the named
+    detectors, or of every detector but the ensemble (confident-learning fine-tuned is a second signal, not an
+    older run)."""
     if flt.runs:
-        rows = ws.con.execute("SELECT run_id, kind FROM runs WHERE dataset = ? AND list_contains(?, run_id)",
+        rows = ws.con.execute(f"SELECT run_id, {RUN_LABEL} FROM runs WHERE dataset = ? AND list_contains(?, run_id)",
                               [flt.dataset, flt.runs]).fetchall()
         found = dict(rows)
         missing = [r for r in flt.runs if r not in found]
         if missing:
             raise CurateError(f"no run '{missing[0]}' on dataset '{flt.dataset}'; see: curate runs {flt.dataset}")
         return {r: found[r] for r in flt.runs}
-    if flt.detectors:
-        out = {}
-        for det in flt.detectors:
-            row = ws.one(Q_LATEST_RUN_OF, [flt.dataset, det])
-            if row is None:
-                raise CurateError(f"no run of detector '{det}' on '{flt.dataset}'; run: curate detect "
-                                  f"{flt.dataset} --detector {det}")
-            out[row[0]] = det
-        return out
-    return {run: kind for kind, run in ws.con.execute(Q_LATEST_RUNS, [flt.dataset]).fetchall()}
+    latest = ws.latest_runs(flt.dataset)
+    for det in flt.detectors:
+        if not any(kind == det for kind, *_ in latest):
+            raise CurateError(f"no run of detector '{det}' on '{flt.dataset}'; run: curate detect "
+                              f"{flt.dataset} --detector {det}")
+    return {run: label for kind, _, run, label in latest
+            if (kind in flt.detectors if flt.detectors else kind != "ensemble")}
 
 
 def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
@@ -140,8 +131,8 @@ def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
     text_sql, text_params = "", []
     if flt.text:
         text_sql, text_params = "WHERE contains(lower(e.text), lower(?))", [flt.text]
-    sql = Q_QUEUE.format(latest=LATEST_DECISIONS, flag="AND f.flagged" if flt.flagged_only else "", text=text_sql,
-                         where=("WHERE " + " AND ".join(where)) if where else "")
+    sql = Q_QUEUE.format(latest=LATEST_DECISIONS, label=RUN_LABEL, flag="AND f.flagged" if flt.flagged_only else "",
+                         text=text_sql, where=("WHERE " + " AND ".join(where)) if where else "")
     ws.con.register("_queue_runs", pa.table({"run_id": pa.array(list(runs), pa.string())}))
     try:
         items = ws.con.execute(sql, [flt.min_score, flt.max_score, flt.dataset, flt.dataset, *text_params,

@@ -95,3 +95,19 @@ def test_missing_zero_counts_an_unscored_example_as_the_lowest_score(rel_ws):
         within.append(dict(zip(raw, rank_normalise(np.array(list(raw.values()))))))
     assert abs(zero[negative] - (within[0][negative] + within[1][negative]) / 2) < 1e-9
     assert abs(zero[positive] - within[0][positive] / 2) < 1e-9
+
+
+def test_the_offline_arhn_judge_is_left_out_unless_named(ret_ws, retrieval_db):
+    from curate.evaluate import evaluate
+
+    fn = run_detector(ret_ws, "ret", "false-negatives")
+    arhn = run_detector(ret_ws, "ret", "arhn", {"judge": "embedding", "split": None})
+    # Its judge is the bi-encoder similarity false-negatives already ranks by: no second opinion, so no member.
+    with pytest.raises(CurateError, match="left out by default: arhn, its offline judge=embedding"):
+        run_detector(ret_ws, "ret", "ensemble")
+    named = run_detector(ret_ws, "ret", "ensemble", {"detectors": ["false-negatives", "arhn"]})
+    ev = json.loads(ret_ws.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [named.run_id])[0])
+    assert set(ev["weights"]) == {fn.run_id, arhn.run_id}
+    # curate eval's ensemble row follows the same rule: one member left, so no ensemble row.
+    rows = evaluate(ret_ws, "ret", retrieval_db[1], [fn.run_id, arhn.run_id])
+    assert [r["run"] for r in rows] == [fn.run_id, arhn.run_id]

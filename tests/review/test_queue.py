@@ -80,3 +80,29 @@ def test_bad_filters_are_clear(rws):
         build_queue(rws, QueueFilter(dataset="rel", min_score=0.8, max_score=0.2))
     with pytest.raises(CurateError, match="no dataset named"):
         build_queue(rws, QueueFilter(dataset="missing"))
+
+
+def test_each_model_variant_is_its_own_run_in_the_queue_and_the_example(rws, tmp_path):
+    import json
+
+    from curate.detect import run_detector
+    from curate.review import load_example
+
+    rows = rws.con.execute("SELECT id, label FROM examples WHERE dataset = 'rel' AND split = 'train' "
+                           "ORDER BY ord").fetchall()
+    labels = sorted({lab for _, lab in rows})
+    # The user's own model, confident about another label than the given one on the first example.
+    pred = tmp_path / "pred.jsonl"
+    guess = [next(x for x in labels if x != lab) if n == 0 else lab for n, (_, lab) in enumerate(rows)]
+    pred.write_text("".join(json.dumps({"id": i, "label": g, "probs": {x: 0.9 if x == g else 0.1 / len(labels)
+                                                                     for x in labels}}) + "\n"
+                            for (i, _), g in zip(rows, guess)))
+    own = run_detector(rws, "rel", "confident-learning", {"predictions": str(pred), "split": "train"})
+    linear = rws.one("SELECT run_id FROM runs WHERE kind = 'confident-learning' AND run_id != ?", [own.run_id])[0]
+    q = build_queue(rws, QueueFilter(dataset="rel"))
+    # The newer run is another model's opinion, not a replacement of the linear one: both are shown.
+    assert q.runs[own.run_id] == "confident-learning (predictions)" and q.runs[linear] == "confident-learning"
+    named = build_queue(rws, QueueFilter(dataset="rel", detectors=["confident-learning"]))
+    assert set(named.runs) == {own.run_id, linear}
+    view = load_example(rws, "rel", rows[0][0])
+    assert {"confident-learning", "confident-learning (predictions)"} <= {f["detector"] for f in view.findings}

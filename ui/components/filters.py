@@ -48,7 +48,7 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
     for k, allowed in (("rv_f_split", ch["splits"]), ("rv_f_label", ch["labels"]), ("rv_f_suggested", ch["labels"])):
         if st.session_state.get(k, ANY) not in [ANY, *allowed]:
             st.session_state[k] = ANY
-    detectors = sb.multiselect("Detectors (default: latest run of each)", ch["kinds"], key="rv_f_detectors")
+    detectors = sb.multiselect("Detectors (default: latest run of each, per model variant)", ch["kinds"], key="rv_f_detectors")
     split = sb.selectbox("Split", [ANY, *ch["splits"]], key="rv_f_split")
     label = sb.selectbox("Current label", [ANY, *ch["labels"]], key="rv_f_label")
     suggested = sb.selectbox("Suggested label", [ANY, *ch["labels"]], key="rv_f_suggested")
