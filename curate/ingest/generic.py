@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import io
 from pathlib import Path
 
 from curate.errors import InputError
-from curate.ingest.base import Ingestor, Sink, Where, iter_jsonl, read_text, register
+from curate.ingest.base import Ingestor, Sink, Where, iter_jsonl, iter_lines, register
 from curate.ingest.mapping import RELATION_ROLES, FieldOptions, add_record, sniff_task
 
 
@@ -46,11 +45,15 @@ class CsvIngestor(_Generic):
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:
         # Long fields are legitimate (whole documents): lift the csv module's 128 KiB cap for this read.
         csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
-        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+        # Streamed line by line (bad bytes name their line), so task=auto's look at the first rows reads only
+        # those and a large file is never held twice in memory.
+        reader = csv.DictReader(line for _, line in iter_lines(path))
         try:
             header = reader.fieldnames or []
         except csv.Error as exc:
             raise InputError(f"not readable as CSV: {exc}", path=path, line=1) from None
+        if not header and not path.read_bytes().strip():
+            raise InputError("file is empty", path=path)
         needed = [options.text_field, options.label_field]
         if options.task == "relation":
             needed += [options.fields.get(r, r) for r in RELATION_ROLES[1:5]]

@@ -76,6 +76,8 @@ BAD = [
     ("csv", "header only", b"id,text,label\n", "", "no rows"),
     # The unclosed quote runs to the end of the file: the row it opens has no label.
     ("csv", "unclosed quote", b'id,text,label\n1,a,x\n2,"b,y\n3,c,z\n', "line 4, field 'label'", "missing"),
+    ("csv", "non utf8", b"id,text,label\n1,a,x\n2,\"two\nlines \xff\",x\n", "line 4", "not valid UTF-8"),
+    ("csv", "empty", b"\n \n", "", "file is empty"),
     ("jsonl", "empty label", b'{"id": "1", "text": "a", "label": " "}\n', "field 'label'", "is empty"),
     ("parquet", "not parquet", b"this is not parquet", "", "not a readable Parquet file"),
 ]
@@ -184,3 +186,17 @@ def test_task_auto_names_itself_when_a_later_record_breaks_the_guess(ws, tmp_pat
         ingest(ws, p, "jsonl", "late")
     assert err.value.line == SNIFF_RECORDS + 1 and err.value.field == "text"
     assert snapshot(ws) == before
+
+
+def test_task_auto_on_csv_reads_only_the_first_rows(ws, tmp_path):
+    from curate.ingest.generic import CsvIngestor
+    from curate.ingest.mapping import SNIFF_RECORDS, FieldOptions
+
+    p = tmp_path / "big.csv"
+    rows = "".join(f"{i},[E]Paris[/E] is here {i},location\n" for i in range(SNIFF_RECORDS + 50))
+    p.write_bytes(b"id,text,label\n" + rows.encode() + b"9999,bad \xff byte,x\n")
+    # The guess stops before the bad byte far below (the file is streamed); the ingest itself reaches it.
+    settled, note = CsvIngestor().settle(p, FieldOptions(task="auto"))
+    assert settled.task == "span" and "task auto" in note
+    with pytest.raises(InputError, match=f"line {SNIFF_RECORDS + 52}.*not valid UTF-8"):
+        ingest(ws, p, "csv", "big")
