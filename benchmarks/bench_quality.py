@@ -79,12 +79,12 @@ def run() -> list[dict]:
             embed_dataset(ws, name)
             ctx = Context(ws, name)
             runs, ablations = {}, {}
-            for det, params in spec["detectors"] + spec.get("ablations", []):
-                shown = {k: v for k, v in params.items() if k != "include_positives"}
-                label = det + ("+positives" if params.get("include_positives") else "") + (
-                    " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
-                into = ablations if (det, params) in spec.get("ablations", []) else runs
-                into[label] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
+            for into, chosen in ((runs, spec["detectors"]), (ablations, spec.get("ablations", []))):
+                for det, params in chosen:
+                    shown = {k: v for k, v in params.items() if k != "include_positives"}
+                    label = det + ("+positives" if params.get("include_positives") else "") + (
+                        " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
+                    into[label] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
             id_field = spec.get("gold_id_field", "id")
             found = evaluate(ws, name, spec["gold"], list(runs.values()), id_field)
             for run_id in ablations.values():  # one at a time, so no ensemble row mixes them in
