@@ -139,7 +139,12 @@ MIGRATIONS: list[tuple[str, str]] = [
 # A run's model variant ('' for the plain one): confident-learning fine-tuned, or on the user's own predictions,
 # is another signal than with the linear model, so the latest run of each (detector, variant) is what the
 # ensemble combines, the review queue shows and curate eval measures by default.
+# A run's variant: the signal behind it, so each variant of a detector is a member of its own (ensemble, queue,
+# example view). LLM detectors (their params hold api_key_env) vary by the model judging; arhn's offline judge is
+# a variant of its own so that running it never hides an earlier LLM run.
 RUN_VARIANT = ("CASE WHEN json_extract_string(params, '$.predictions') IS NOT NULL THEN 'predictions' "
+               "WHEN json_extract_string(params, '$.judge') = 'embedding' THEN 'embedding' "
+               "WHEN json_exists(params, '$.api_key_env') THEN json_extract_string(params, '$.model') "
                "WHEN json_extract_string(params, '$.model') = 'finetune' THEN 'finetune' ELSE '' END")
 RUN_LABEL = f"kind || CASE WHEN {RUN_VARIANT} = '' THEN '' ELSE ' (' || {RUN_VARIANT} || ')' END"
 Q_LATEST_VARIANTS = f"""

@@ -111,3 +111,20 @@ def test_the_offline_arhn_judge_is_left_out_unless_named(ret_ws, retrieval_db):
     # curate eval's ensemble row follows the same rule: one member left, so no ensemble row.
     rows = evaluate(ret_ws, "ret", retrieval_db[1], [fn.run_id, arhn.run_id])
     assert [r["run"] for r in rows] == [fn.run_id, arhn.run_id]
+
+
+def test_each_llm_judge_is_a_member_and_the_offline_judge_hides_none(ret_ws):
+    from curate.llm.fake_server import FakeLLM
+
+    fn = run_detector(ret_ws, "ret", "false-negatives")
+    small = {"max_negatives": 3, "max_queries": 10, "split": None, "concurrency": 4, "timeout": 5}
+    with FakeLLM() as server:
+        judged = {m: run_detector(ret_ws, "ret", "arhn", {**small, "base_url": server.url, "model": m}).run_id
+                  for m in ("judge-a", "judge-b")}
+    offline = run_detector(ret_ws, "ret", "arhn", {"judge": "embedding", "split": None})  # the latest arhn run
+    labels = {run_id: label for _, _, run_id, label in ret_ws.latest_runs("ret")}
+    assert labels == {fn.run_id: "false-negatives", judged["judge-a"]: "arhn (judge-a)",
+                      judged["judge-b"]: "arhn (judge-b)", offline.run_id: "arhn (embedding)"}
+    ens = run_detector(ret_ws, "ret", "ensemble")
+    ev = json.loads(ret_ws.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [ens.run_id])[0])
+    assert set(ev["weights"]) == {fn.run_id, *judged.values()}
