@@ -62,7 +62,7 @@ DATASETS = {
 def run() -> list[dict]:
     """Detection and downstream figures for every dataset, one table row per detector run and variant."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from curate.detect import Context, run_detector
+    from curate.detect import Context, default_detectors, run_detector
     from curate.embed import embed_dataset
     from curate.evaluate import downstream, evaluate
     from curate.ingest import ingest
@@ -89,9 +89,15 @@ def run() -> list[dict]:
             found = evaluate(ws, name, spec["gold"], list(runs.values()), id_field)
             for run_id in ablations.values():  # one at a time, so no ensemble row mixes them in
                 found += evaluate(ws, name, spec["gold"], [run_id], id_field)
+            # The ensemble a user gets from `curate detect` with no options: the default detectors, model=auto
+            # resolved on this machine (each run is the identical one above, reused; any other is run now).
+            defaults = [run_detector(ws, name, det, {}, ctx=ctx).run_id for det in default_detectors(ws, name)]
+            found += [dict(m, run="defaults") for m in evaluate(ws, name, spec["gold"], defaults, id_field)
+                      if m["run"] == "ensemble"]
             for m in found:
                 label = next((k for k, v in {**runs, **ablations}.items() if v == m["run"]),
-                             "ensemble (agreement-weighted)")
+                             "ensemble (curate detect defaults)" if m["run"] == "defaults"
+                             else "ensemble (every run above)")
                 rows.append({"dataset": name, "detector": label, "errors": m["errors"], "examples": m["examples"],
                              "AUPRC": m["auprc"], "random AUPRC": m["random_auprc"], "P@k": m["precision_at_k"],
                              "relabel acc": m["relabel_accuracy"], "flagged": m.get("flagged", ""),
