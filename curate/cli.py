@@ -312,6 +312,11 @@ def mine(
         out.print(f"{res.queries_without_positives} queries have no positive passage and were skipped")
 
 
+def _run_label(detector: str, params: dict[str, Any]) -> str:
+    """A detector with the parameters it was given, e.g. 'confident-learning (model=linear)'."""
+    return detector + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+
+
 def _params(pairs: list[str]) -> dict[str, Any]:
     """--param key=value pairs; values are read as JSON where they parse (numbers, true/false, lists)."""
     out: dict[str, Any] = {}
@@ -348,8 +353,10 @@ def detectors(as_json: bool = JsonOpt) -> None:
 def detect(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Dataset name."),
-    detector: list[str] = typer.Option([], "--detector", "-d", help="Detector to run (repeatable; default: all "
-                                       "that apply to the task). See `curate detectors`."),
+    detector: list[str] = typer.Option([], "--detector", "-d", help="Detector to run (repeatable; default: the "
+                                       "set that applies to the task, chosen for the ensemble: IS, ES, knn-vote and "
+                                       "confident-learning with model=auto, and confident-learning on the linear model "
+                                       "too when auto fine-tunes; near-duplicates). See `curate detectors`."),
     param: list[str] = typer.Option([], "--param", "-p", help="Detector parameter key=value (JSON values)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
     force: bool = typer.Option(False, "--force", help="Run again even if an identical run exists."),
@@ -362,25 +369,26 @@ def detect(
     from curate.detect.runs import estimate_run
 
     with workspace(ctx) as ws:
-        chosen = detector or default_detectors(ws, name)
-        if param and len(chosen) != 1:
+        if param and len(detector) != 1:
             raise CurateError("--param applies to one detector; name it with --detector")
         context = Context(ws, name, model=model)
+        chosen = [(d, _params(param)) for d in detector] or default_detectors(context)
         if dry_run:
-            plans = {d: estimate_run(ws, name, d, _params(param), ctx=context) for d in chosen}
+            plans = {_run_label(d, p): estimate_run(ws, name, d, p, ctx=context) for d, p in chosen}
             if as_json:
                 emit_json(plans)
                 return
             for d, plan in plans.items():
                 out.print(f"{d}: " + ", ".join(f"{k} {v}" for k, v in plan.items()))
             return
-        results = [run_detector(ws, name, d, _params(param), model=model, force=force, ctx=context) for d in chosen]
+        results = [run_detector(ws, name, d, p, model=model, force=force, ctx=context) for d, p in chosen]
     if as_json:
         emit_json([dataclasses.asdict(r) for r in results])
         return
     for r in results:
         state = "reused identical run" if r.reused else f"{r.timings.get('total', 0):.1f}s"
-        out.print(f"{r.run_id}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
+        model = f" (model={r.params['model']})" if r.params.get("model") else ""
+        out.print(f"{r.run_id}{model}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
         extra = {k: v for k, v in r.counts.items() if k not in ("scored", "flagged", "suggested")}
         if extra:
             out.print("  " + ", ".join(f"{k} {v}" for k, v in extra.items()))

@@ -8,7 +8,7 @@ import shutil
 from typer.testing import CliRunner
 
 from curate.cli import app
-from tests.detect.conftest import relation_db  # noqa: F401  (session fixture)
+from tests.detect.conftest import relation_db, small_rel  # noqa: F401  (fixtures)
 
 runner = CliRunner()
 
@@ -85,3 +85,20 @@ def test_findings_json_with_findings_that_have_no_evidence(relation_db, tmp_path
     rows = json.loads(res.output)["findings"]  # strict JSON: no NaN for the NULL cells
     assert any(r["evidence"] is None for r in rows) and all(r["suggested_label"] is None or
                                                            isinstance(r["suggested_label"], str) for r in rows)
+
+
+def test_detect_with_no_detector_named_plans_the_default_set(relation_db, small_rel, ret_ws):  # noqa: F811
+    from curate.detect import Context, default_detectors
+
+    db, _ = relation_db  # 4,100 examples: over finetune_max on a CPU, so model=auto stays linear
+    big = json.loads(runner.invoke(app, ["--db", str(db), "detect", "rel", "--dry-run", "--json"]).output)
+    assert list(big) == [f"{d} (model=auto)" for d in ("tacred-is", "tacred-es", "knn-vote", "confident-learning")] + [
+        "near-duplicates"]
+    assert all(big[k]["model"].startswith("linear (4,100 examples") for k in big if "model=auto" in k)
+    # Small enough to fine-tune: confident-learning also runs on the linear model, before the fine-tuned run.
+    assert default_detectors(Context(small_rel, "rel")) == [
+        ("tacred-is", {"model": "auto"}), ("tacred-es", {"model": "auto"}), ("knn-vote", {"model": "auto"}),
+        ("confident-learning", {"model": "linear"}), ("confident-learning", {"model": "auto"}), ("near-duplicates", {})]
+    small_rel.con.execute("DELETE FROM examples WHERE dataset = 'rel' AND split = 'dev'")
+    assert "tacred-es" not in {d for d, _ in default_detectors(Context(small_rel, "rel"))}
+    assert default_detectors(Context(ret_ws, "ret")) == [("false-negatives", {})]

@@ -99,16 +99,22 @@ class Detector:
 REGISTRY: dict[str, type[Detector]] = {}
 
 
-def default_detectors(ws, name: str) -> list[str]:
-    """Detectors that apply to a dataset by default: IS needs a negative label, ES also a 'dev' split to trust."""
-    info = ws.dataset(name)
-    if info.task == "retrieval":
-        return ["false-negatives"]
-    chosen = ["knn-vote", "confident-learning", "near-duplicates"]
-    if info.negative_label is not None:
-        splits = {r[0] for r in ws.con.execute("SELECT DISTINCT split FROM examples WHERE dataset = ?", [name]).fetchall()}
-        chosen = ["tacred-is", *(["tacred-es"] if "dev" in splits else []), *chosen]
-    return chosen
+def default_detectors(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
+    """The runs `curate detect` makes when no detector is named, as (detector, params): chosen as a set for the
+    ensemble. IS needs a negative label, ES also a 'dev' split to trust; every model detector runs with
+    model=auto, and when that fine-tunes, confident-learning runs on the linear model too, a second model whose
+    errors differ (measured in docs/detectors.md)."""
+    if ctx.task == "retrieval":
+        return [("false-negatives", {})]
+    chosen = ["knn-vote", "confident-learning"]
+    if ctx.negative_label is not None:
+        chosen = ["tacred-is", *(["tacred-es"] if "dev" in set(ctx.splits) else []), *chosen]
+    runs: list[tuple[str, dict[str, Any]]] = [(d, {"model": "auto"}) for d in chosen]
+    auto = ModelParams(model="auto")
+    auto.resolve_model(len(ctx.ids))
+    if auto.model == "finetune":  # the linear run first, so the fine-tuned one stays the detector's latest
+        runs.insert(len(runs) - 1, ("confident-learning", {"model": "linear"}))
+    return [*runs, ("near-duplicates", {})]
 
 
 register = registrar(REGISTRY, "detector")

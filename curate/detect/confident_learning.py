@@ -25,8 +25,7 @@ class Params(ModelParams):
     model: Literal["auto", "linear", "finetune"] = Field(
         "auto", description="as for the other model detectors, but 'auto' by default: fine-tuned on a GPU, and on a "
         "CPU up to finetune_max examples, linear beyond (measured: AUPRC 0.51 -> 0.65 on SemEval with planted "
-        "noise, 0.50 -> 0.54 on WNUT spans, 0.71 -> 1.00 on the synthetic relations; and the default ensemble, whose "
-        "other members stay linear, 0.56 -> 0.66, 0.49 -> 0.50, 0.80 -> 0.90)")
+        "noise, 0.50 -> 0.54 on WNUT spans, 0.71 -> 1.00 on the synthetic relations)")
 
 
 @register

@@ -77,7 +77,10 @@ def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, A
     det, p = make_params(detector, params)
     ctx = ctx or Context(ws, dataset)
     if not hasattr(det, "estimate"):
-        return {"requests": 0, "note": "runs locally; nothing to pay for"}
+        plan = {"requests": 0, "note": "runs locally; nothing to pay for"}
+        if isinstance(p, ModelParams) and p.model == "auto" and not getattr(p, "predictions", None):
+            plan["model"] = p.resolve_model(len(ctx.ids))  # says which model would run, and why
+        return plan
     return det.estimate(ctx, p)
 
 

@@ -48,6 +48,18 @@ def rel_ws(relation_db, tmp_path):
 
 
 @pytest.fixture
+def small_rel(ws, tmp_path):
+    """120 train and 30 dev examples of the sample relation corpus, embedded."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for split, n in {"train": 120, "dev": 30}.items():
+        (src / f"{split}.json").write_text(json.dumps(json.loads((SAMPLE / "relation" / f"{split}.json").read_text())[:n]))
+    ingest(ws, src, "tacred", "rel")
+    embed_dataset(ws, "rel")
+    return ws
+
+
+@pytest.fixture
 def gold_path(relation_db) -> Path:
     """Gold errors of the slice."""
     return relation_db[1]

@@ -18,18 +18,6 @@ from tests.conftest import SAMPLE
 ARGS = {"model": "finetune", "folds": 2, "epochs": 1, "train_layers": 1}
 
 
-@pytest.fixture
-def small_rel(ws, tmp_path):
-    """120 train and 30 dev examples of the sample relation corpus, embedded."""
-    src = tmp_path / "src"
-    src.mkdir()
-    for split, n in {"train": 120, "dev": 30}.items():
-        (src / f"{split}.json").write_text(json.dumps(json.loads((SAMPLE / "relation" / f"{split}.json").read_text())[:n]))
-    ingest(ws, src, "tacred", "rel")
-    embed_dataset(ws, "rel")
-    return ws
-
-
 def _trained(ctx: Context) -> int:
     return int(ctx.timings.get("finetune_trained_examples", 0))
 
