@@ -64,11 +64,12 @@ class ModelParams(DetectorParams):
         if torch.cuda.is_available():
             self.model = "finetune"
             return "finetune (a GPU is available)"
+        minutes = n_examples * FINETUNE_CPU_SECONDS * self.epochs / 2 * self.folds / 5 / 60
         if n_examples <= self.finetune_max:
             self.model = "finetune"
-            return f"finetune ({n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU)"
+            return (f"finetune ({n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU; about "
+                    f"{max(minutes, 1):.0f} min unless cached)")
         self.model = "linear"
-        minutes = n_examples * FINETUNE_CPU_SECONDS * self.epochs / 2 * self.folds / 5 / 60
         return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; -p model=finetune "
                 f"would take about {minutes:.0f} min here)")
 

@@ -28,7 +28,11 @@ Q_STATE = """
     SELECT count(*), coalesce(sum(hash(id, label, text_hash, removed)), 0) FROM current_examples WHERE dataset = ?
 """
 Q_CLEAN_STATE = "SELECT count(*), coalesce(sum(hash(example_id, label)), 0) FROM clean_labels WHERE dataset = ?"
-Q_REUSE = "SELECT run_id FROM runs WHERE fingerprint = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1"
+# The dataset is matched too: the same content ingested under two names has equal fingerprints, and a run (with its
+# findings) belongs to one dataset.
+Q_REUSE = """
+    SELECT run_id FROM runs WHERE fingerprint = ? AND dataset = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1
+"""
 Q_INSERT_RUN = """
     INSERT INTO runs (run_id, kind, dataset, params, started_at, finished_at, status, version, counts, fingerprint)
     VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)
@@ -107,7 +111,7 @@ def run_detector(
         p.model = "linear"  # given predictions: no model is fitted
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
-        prior = ws.one(Q_REUSE, [fp])
+        prior = ws.one(Q_REUSE, [fp, dataset])
         if prior is not None:
             row = ws.one("SELECT counts FROM runs WHERE run_id = ?", [prior[0]])
             return RunResult(prior[0], detector, dataset, p.model_dump(), json.loads(row[0]), reused=True)

@@ -83,3 +83,17 @@ def test_downstream_variants_and_control(rel_ws):
     assert rows["IS-R"]["changed"] == flagged
     for r in rows.values():
         assert 0 <= r["f1"] <= 1 and r["delta_f1"] == pytest.approx(r["f1"] - rows["original"]["f1"], abs=1e-4)
+
+
+def test_a_run_is_reused_only_on_its_own_dataset(small_rel, tmp_path):
+    from curate.embed import embed_dataset
+    from curate.ingest import ingest
+
+    ingest(small_rel, tmp_path / "src", "tacred", "copy")  # the same content under another name
+    embed_dataset(small_rel, "copy")
+    first = run_detector(small_rel, "rel", "knn-vote")
+    copy = run_detector(small_rel, "copy", "knn-vote")
+    assert not copy.reused and copy.run_id != first.run_id
+    assert small_rel.one("SELECT dataset FROM runs WHERE run_id = ?", [copy.run_id])[0] == "copy"
+    assert run_detector(small_rel, "copy", "knn-vote").run_id == copy.run_id
+    assert len(list_findings(small_rel, copy.run_id, top=5)) == 5
