@@ -387,8 +387,8 @@ def detect(
         return
     for r in results:
         state = "reused identical run" if r.reused else f"{r.timings.get('total', 0):.1f}s"
-        model = f" (model={r.params['model']})" if r.params.get("model") else ""
-        out.print(f"{r.run_id}{model}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
+        variant = f" (model={r.params['model']})" if r.params.get("model") else ""
+        out.print(f"{r.run_id}{variant}: {r.counts['flagged']} flagged of {r.counts['scored']} scored ({state})")
         extra = {k: v for k, v in r.counts.items() if k not in ("scored", "flagged", "suggested")}
         if extra:
             out.print("  " + ", ".join(f"{k} {v}" for k, v in extra.items()))

@@ -75,6 +75,17 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def _resolve_auto(p: DetectorParams, n_examples: int) -> str | None:
+    """Make a model detector's model=auto concrete; returns the note saying which and why (None: nothing to decide)."""
+    if not isinstance(p, ModelParams):
+        return None
+    if getattr(p, "predictions", None):
+        if p.model == "auto":
+            p.model = "linear"  # given predictions: no model is fitted
+        return None
+    return p.resolve_model(n_examples)
+
+
 def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, Any] | None = None, *,
                  ctx: Context | None = None) -> dict[str, Any]:
     """What a run would send and cost, for detectors that call paid services; nothing is sent or stored."""
@@ -82,8 +93,9 @@ def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, A
     ctx = ctx or Context(ws, dataset)
     if not hasattr(det, "estimate"):
         plan = {"requests": 0, "note": "runs locally; nothing to pay for"}
-        if isinstance(p, ModelParams) and p.model == "auto" and not getattr(p, "predictions", None):
-            plan["model"] = p.resolve_model(len(ctx.ids))  # says which model would run, and why
+        note = _resolve_auto(p, len(ctx.ids))
+        if note:
+            plan["model"] = note  # which model would run, and why
         return plan
     return det.estimate(ctx, p)
 
@@ -106,9 +118,7 @@ def run_detector(
                           f"'{dataset}' is a {ctx.task} dataset")
     # model=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants name
     # the model that ran (and an auto run re-uses an identical explicit one).
-    auto = p.resolve_model(len(ctx.ids)) if isinstance(p, ModelParams) and not getattr(p, "predictions", None) else None
-    if isinstance(p, ModelParams) and p.model == "auto":
-        p.model = "linear"  # given predictions: no model is fitted
+    auto = _resolve_auto(p, len(ctx.ids))
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp, dataset])
