@@ -6,7 +6,7 @@ import argparse
 
 from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detect, bench_embed, bench_finetune, bench_ingest,
                         bench_mine, bench_quality, bench_review)
-from benchmarks.common import render_table, save
+from benchmarks.common import render_table, save, save_part
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
                    "review": (100_000, 10_000), "finetune": 1_000, "backends": 2_000},
@@ -20,6 +20,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--size", choices=sorted(SIZES), default="small")
     ap.add_argument("--only", choices=BENCHES, action="append")
+    ap.add_argument("--dataset", choices=list(bench_quality.DATASETS), action="append",
+                    help="quality: measure only these datasets and keep the other datasets' rows of the last run")
     args = ap.parse_args()
     sizes = SIZES[args.size]
     chosen = args.only or BENCHES
@@ -38,7 +40,10 @@ def main() -> None:
     if "finetune" in chosen:
         save("finetune", bench_finetune.run(sizes["finetune"]))
     if "quality" in chosen:
-        save("quality", bench_quality.run(), table=True)
+        if args.dataset:
+            save_part("quality", bench_quality.run(args.dataset), "dataset", list(bench_quality.DATASETS))
+        else:
+            save("quality", bench_quality.run(), table=True)
     if "baselines" in chosen:
         save("baselines", bench_baselines.run(), table=True)
     if "review" in chosen:

@@ -40,7 +40,7 @@ DATASETS = {
         "ingest": [(ROOT / "sample_data/retrieval/triplets.jsonl", "triplets", {}, None)],
         "gold": ROOT / "sample_data/retrieval/gold.jsonl",
         "gold_id_field": "triplets_id",
-        "detectors": [("false-negatives", {}), ("arhn", {"judge": "embedding"})],
+        "detectors": [("false-negatives", {}), ("relevance-model", {}), ("arhn", {"judge": "embedding"})],
         # The two halves of false-negatives' score, measured alone: ablations, not ensemble members.
         "ablations": [("false-negatives", {"score": "margin"}), ("false-negatives", {"score": "positive_similarity"})],
         "downstream": False,
@@ -62,8 +62,9 @@ DATASETS = {
 }
 
 
-def run() -> list[dict]:
-    """Detection and downstream figures for every dataset, one table row per detector run and variant."""
+def run(datasets: list[str] | None = None) -> list[dict]:
+    """Detection and downstream figures for every dataset (or the named ones), one table row per detector run and
+    variant."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from curate.detect import Context, default_detectors, run_detector
     from curate.embed import embed_dataset
@@ -75,6 +76,8 @@ def run() -> list[dict]:
     rows = []
     with Workspace(CACHE) as ws:
         for name, spec in DATASETS.items():
+            if datasets is not None and name not in datasets:
+                continue
             if not all(Path(p).exists() for p, *_ in spec["ingest"]):
                 continue
             for i, (path, fmt, opts, split) in enumerate(spec["ingest"]):

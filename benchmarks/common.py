@@ -48,6 +48,19 @@ def save(name: str, rows: list[dict], *, table: bool = False) -> Path:
     return path
 
 
+def save_part(name: str, rows: list[dict], key: str, order: list[str]) -> Path:
+    """save(table=True) for part of a table: the new rows replace the last run's rows with the same key value; the
+    others stay, each stamped with the date it was measured (when that is not today's), in the given key order."""
+    path = RESULTS / f"{name}.json"
+    old = json.loads(path.read_text()) if path.exists() else {"machine": machine(), "table": []}
+    done = {r[key] for r in rows}
+    kept = [r if old["machine"]["date"] == date.today().isoformat() or "measured" in r
+            else {**r, "measured": old["machine"]["date"]} for r in old["table"] if r[key] not in done]
+    rank = {v: i for i, v in enumerate(order)}
+    merged = sorted(kept + rows, key=lambda r: rank.get(r[key], len(rank)))  # stable: row order within a key stays
+    return save(name, merged, table=True)
+
+
 def render_table() -> None:
     """Rebuild the results table in benchmarks/README.md from every results/*.json (never edited by hand)."""
     lines = ["| benchmark | measure | value | target | met | size | machine |", "|---|---|---|---|---|---|---|"]

@@ -65,16 +65,14 @@ def model():
 RETRIEVAL_ROWS = 150  # queries of the sample triplets in the session slice (6 pairs each)
 
 
-@pytest.fixture(scope="session")
-def retrieval_db(tmp_path_factory) -> tuple[Path, Path]:
-    """(workspace file, gold file) for a slice of the sample retrieval triplets, embedded with the real model."""
+def _retrieval_workspace(root: Path, rows: int | None) -> tuple[Path, Path]:
+    """(workspace file, gold file) for the first rows queries of the sample triplets (None: all), embedded."""
     import json
 
     from curate.embed import embed_dataset
     from curate.ingest import ingest
 
-    root = tmp_path_factory.mktemp("retrieval")
-    lines = (SAMPLE / "retrieval" / "triplets.jsonl").read_text().splitlines()[:RETRIEVAL_ROWS]
+    lines = (SAMPLE / "retrieval" / "triplets.jsonl").read_text().splitlines()[:rows]
     src = root / "triplets.jsonl"
     src.write_text("\n".join(lines) + "\n")
     db = root / "ret.duckdb"
@@ -83,9 +81,21 @@ def retrieval_db(tmp_path_factory) -> tuple[Path, Path]:
         embed_dataset(w, "ret")
         ids = {r[0] for r in w.con.execute("SELECT id FROM examples").fetchall()}
     gold = root / "gold.jsonl"
-    rows = [json.loads(g) for g in (SAMPLE / "retrieval" / "gold.jsonl").read_text().splitlines()]
-    gold.write_text("".join(json.dumps({**g, "id": g["triplets_id"]}) + "\n" for g in rows if g["triplets_id"] in ids))
+    rows_ = [json.loads(g) for g in (SAMPLE / "retrieval" / "gold.jsonl").read_text().splitlines()]
+    gold.write_text("".join(json.dumps({**g, "id": g["triplets_id"]}) + "\n" for g in rows_ if g["triplets_id"] in ids))
     return db, gold
+
+
+@pytest.fixture(scope="session")
+def retrieval_db(tmp_path_factory) -> tuple[Path, Path]:
+    """(workspace file, gold file) for a slice of the sample retrieval triplets, embedded with the real model."""
+    return _retrieval_workspace(tmp_path_factory.mktemp("retrieval"), RETRIEVAL_ROWS)
+
+
+@pytest.fixture(scope="session")
+def retrieval_full_db(tmp_path_factory) -> tuple[Path, Path]:
+    """The same for all 600 queries of the sample triplets (slow tests: ~25 s to embed)."""
+    return _retrieval_workspace(tmp_path_factory.mktemp("retrieval_full"), None)
 
 
 @pytest.fixture

@@ -101,4 +101,4 @@ def test_detect_with_no_detector_named_plans_the_default_set(relation_db, small_
         ("confident-learning", {"model": "linear"}), ("confident-learning", {"model": "auto"}), ("near-duplicates", {})]
     small_rel.con.execute("DELETE FROM examples WHERE dataset = 'rel' AND split = 'dev'")
     assert "tacred-es" not in {d for d, _ in default_detectors(Context(small_rel, "rel"))}
-    assert default_detectors(Context(ret_ws, "ret")) == [("false-negatives", {})]
+    assert default_detectors(Context(ret_ws, "ret")) == [("false-negatives", {}), ("relevance-model", {})]

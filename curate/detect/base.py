@@ -104,9 +104,10 @@ def default_detectors(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
     """The runs `curate detect` makes when no detector is named, as (detector, params): chosen as a set for the
     ensemble. IS needs a negative label, ES also a 'dev' split to trust; every model detector runs with
     model=auto, and when that fine-tunes, confident-learning runs on the linear model too, a second model whose
-    errors differ (measured in docs/detectors.md)."""
+    errors differ (measured in docs/detectors.md). Retrieval gets the similarity rules of false-negatives and a
+    relevance model learned from the pairs' own labels: two signals whose errors differ."""
     if ctx.task == "retrieval":
-        return [("false-negatives", {})]
+        return [("false-negatives", {}), ("relevance-model", {})]
     chosen = ["knn-vote", "confident-learning"]
     if ctx.negative_label is not None:
         chosen = ["tacred-is", *(["tacred-es"] if "dev" in set(ctx.splits) else []), *chosen]

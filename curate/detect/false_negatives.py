@@ -47,11 +47,9 @@ class FalseNegatives(Detector):
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         pairs = load_pairs(ctx.ws, ctx.dataset)
-        pair_row = {e: i for i, e in enumerate(pairs.ids.tolist())}
         scope = ctx.split_mask(params.split) & (ctx.labels == "negative")
         rows = np.flatnonzero(scope)
-        at = np.array([pair_row[ctx.ids[r]] for r in rows], dtype=np.int64)
-        qids, pids = pairs.qids[at], pairs.pids[at]
+        qids, pids = pairs.query_passage([ctx.ids[r] for r in rows])
         has_pos = np.array([q in pairs.positives for q in qids], dtype=bool)
         queries = TextVectors(ctx.ws, ctx.dataset, "query", ctx.model)
         passages = TextVectors(ctx.ws, ctx.dataset, "passage", ctx.model)

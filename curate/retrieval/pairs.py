@@ -36,6 +36,12 @@ class Pairs:
         """Mask of pairs labelled negative."""
         return self.labels == NEGATIVE
 
+    def query_passage(self, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(query ids, passage ids) of the given pair (example) ids."""
+        row = {e: i for i, e in enumerate(self.ids.tolist())}
+        at = np.array([row[e] for e in ids], dtype=np.int64)
+        return self.qids[at], self.pids[at]
+
 
 def load_pairs(ws: Workspace, name: str) -> Pairs:
     """Pairs of a retrieval dataset; errors if the dataset is not a retrieval one."""

@@ -11,7 +11,7 @@ from curate.review import ExampleView
 from curate.review.example import referenced_ids
 
 SCALARS = ("prediction", "p_negative", "given_prob", "predicted", "negative_score", "positive_score", "margin",
-           "rank", "positive_rank", "candidates", "judge", "action", "scorer", "clean")
+           "relevant_prob", "similarity", "rank", "positive_rank", "candidates", "judge", "action", "scorer", "clean")
 
 
 def render_findings(view: ExampleView, *, on_open: Callable[[str], None], key: str = "rv_ev") -> None:
