@@ -67,8 +67,8 @@ class RelevanceModel(Detector):
         for j in np.flatnonzero(keep):
             given, other = (POSITIVE, NEGATIVE) if y[j] else (NEGATIVE, POSITIVE)
             p_rel = float(proba[j, 1])
-            reasons.append(f"a relevance model learned from this dataset's labels gives p(relevant) = {p_rel:.2f}"
-                           f" (labelled {given}; query-passage similarity {similarity[j]:.2f})")
+            reasons.append(f"p(relevant) = {p_rel:.2f} from a model of this dataset's labels (labelled {given}; "
+                           f"similarity {similarity[j]:.2f})")
             evidence.append({"query_id": qids[j], "relevant_prob": round(p_rel, 4),
                              "similarity": round(float(similarity[j]), 4)})
             suggested.append(other if issues[j] else None)
