@@ -11,6 +11,7 @@ import pytest
 from curate.decisions import Decision, record
 from curate.detect import run_detector
 from curate.detect.relevance_model import _cap
+from curate.errors import CurateError
 from curate.evaluate import evaluate
 
 
@@ -55,6 +56,14 @@ def test_a_query_is_scored_by_a_model_that_never_saw_its_labels(ret_ws):
     # The swapped positive is now a negative that its (unchanged) model still calls relevant: the top suspect.
     assert after[pos[0]][0] > np.quantile([s for s, *_ in after.values()], 0.9)
     assert any(abs(b - a) > 1e-6 for e, (b, a) in p_rel.items() if e not in mine)  # elsewhere the folds learned it
+
+
+def test_labels_it_cannot_learn_from_are_refused_with_the_reason(ret_ws):
+    positives = [r[0] for r in ret_ws.con.execute(
+        "SELECT id FROM current_examples WHERE dataset = 'ret' AND label = 'positive'").fetchall()]
+    record(ret_ws, "ret", [Decision(e, "relabel", "negative") for e in positives], reviewer="t", source="test")
+    with pytest.raises(CurateError, match="needs both positive and negative pairs in 'ret'.*0 positive of 900"):
+        run_detector(ret_ws, "ret", "relevance-model", {"split": None})
 
 
 def test_the_fit_cap_keeps_the_positives():
