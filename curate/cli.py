@@ -356,7 +356,8 @@ def detect(
     detector: list[str] = typer.Option([], "--detector", "-d", help="Detector to run (repeatable; default: the "
                                        "set that applies to the task, chosen for the ensemble: IS, ES, knn-vote and "
                                        "confident-learning with model=auto, and confident-learning on the linear model "
-                                       "too when auto fine-tunes; near-duplicates). See `curate detectors`."),
+                                       "too when auto fine-tunes; near-duplicates; for retrieval false-negatives and "
+                                       "relevance-model). See `curate detectors`."),
     param: list[str] = typer.Option([], "--param", "-p", help="Detector parameter key=value (JSON values)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
     force: bool = typer.Option(False, "--force", help="Run again even if an identical run exists."),
@@ -393,6 +394,8 @@ def detect(
         if extra:
             out.print("  " + ", ".join(f"{k} {v}" for k, v in extra.items()))
     out.print(f"see them with: curate findings {name} --run RUN_ID")
+    if not detector and len(results) > 1:
+        out.print(f"one ranking of them all: curate detect {name} -d ensemble")
 
 
 @app.command()

@@ -102,3 +102,18 @@ def test_detect_with_no_detector_named_plans_the_default_set(relation_db, small_
     small_rel.con.execute("DELETE FROM examples WHERE dataset = 'rel' AND split = 'dev'")
     assert "tacred-es" not in {d for d, _ in default_detectors(Context(small_rel, "rel"))}
     assert default_detectors(Context(ret_ws, "ret")) == [("false-negatives", {}), ("relevance-model", {})]
+
+
+def test_the_default_retrieval_set_runs_and_points_to_its_ensemble(retrieval_db, tmp_path):
+    copy = tmp_path / "r.duckdb"
+    shutil.copy(retrieval_db[0], copy)
+    base = ["--db", str(copy)]
+    res = runner.invoke(app, [*base, "detect", "ret"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert [line.split("-2")[0] for line in lines if " scored (" in line] == ["false-negatives", "relevance-model"]
+    assert lines[-1] == "one ranking of them all: curate detect ret -d ensemble"
+    one = runner.invoke(app, [*base, "detect", "ret", "-d", "false-negatives"])
+    assert "ensemble" not in one.output  # a detector the user named: no hint
+    ens = runner.invoke(app, [*base, "detect", "ret", "-d", "ensemble", "--json"])
+    assert ens.exit_code == 0 and json.loads(ens.output)[0]["counts"]["scored"] == 900
