@@ -67,6 +67,7 @@ def run(datasets: list[str] | None = None) -> list[dict]:
     variant."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from curate.detect import Context, default_detectors, run_detector
+    from curate.detect.runs import run_label
     from curate.embed import embed_dataset
     from curate.evaluate import downstream, evaluate
     from curate.ingest import ingest
@@ -88,8 +89,7 @@ def run(datasets: list[str] | None = None) -> list[dict]:
             for into, chosen in ((runs, spec["detectors"]), (ablations, spec.get("ablations", []))):
                 for det, params in chosen:
                     shown = {k: v for k, v in params.items() if k != "include_positives"}
-                    label = det + ("+positives" if params.get("include_positives") else "") + (
-                        " (" + ", ".join(f"{k}={v}" for k, v in shown.items()) + ")" if shown else "")
+                    label = run_label(det + ("+positives" if params.get("include_positives") else ""), shown)
                     into[label] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
             id_field = spec.get("gold_id_field", "id")
             found = evaluate(ws, name, spec["gold"], list(runs.values()), id_field)

@@ -312,11 +312,6 @@ def mine(
         out.print(f"{res.queries_without_positives} queries have no positive passage and were skipped")
 
 
-def _run_label(detector: str, params: dict[str, Any]) -> str:
-    """A detector with the parameters it was given, e.g. 'confident-learning (model=linear)'."""
-    return detector + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
-
-
 def _params(pairs: list[str]) -> dict[str, Any]:
     """--param key=value pairs; values are read as JSON where they parse (numbers, true/false, lists)."""
     out: dict[str, Any] = {}
@@ -367,7 +362,7 @@ def detect(
 ) -> None:
     """Run noise detectors; each run and its findings (score, suggestion, reason, evidence) are stored."""
     from curate.detect import Context, default_detectors, run_detector
-    from curate.detect.runs import estimate_run
+    from curate.detect.runs import estimate_run, run_label
 
     with workspace(ctx) as ws:
         if param and len(detector) != 1:
@@ -375,7 +370,7 @@ def detect(
         context = Context(ws, name, model=model)
         chosen = [(d, _params(param)) for d in detector] or default_detectors(context)
         if dry_run:
-            plans = {_run_label(d, p): estimate_run(ws, name, d, p, ctx=context) for d, p in chosen}
+            plans = {run_label(d, p): estimate_run(ws, name, d, p, ctx=context) for d, p in chosen}
             if as_json:
                 emit_json(plans)
                 return

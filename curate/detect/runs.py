@@ -52,6 +52,11 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def run_label(detector: str, params: dict[str, Any]) -> str:
+    """A detector with the parameters it was given, e.g. 'confident-learning (model=linear)'."""
+    return detector + (" (" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
+
+
 def make_params(detector: str, params: dict[str, Any] | None) -> tuple[Detector, DetectorParams]:
     """The detector and its validated params; unknown detectors or params raise CurateError."""
     return instantiate(REGISTRY, detector, "detector", "Params", params, "unknown parameter")
