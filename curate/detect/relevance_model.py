@@ -53,15 +53,15 @@ class RelevanceModel(Detector):
             raise CurateError(f"relevance-model needs both positive and negative pairs in '{ctx.dataset}'"
                               f"{'' if params.split is None else f' split {params.split}'}; it has "
                               f"{int(y.sum())} positive of {len(y)}")
-        qv = TextVectors(ctx.ws, ctx.dataset, "query", ctx.model).of(qids)
-        pv = TextVectors(ctx.ws, ctx.dataset, "passage", ctx.model).of(pids)
+        features = _PairFeatures(TextVectors(ctx.ws, ctx.dataset, "query", ctx.model), qids,
+                                 TextVectors(ctx.ws, ctx.dataset, "passage", ctx.model), pids)
         proba = np.zeros((len(rows), 2))
-        proba[:, 1] = _oof_relevance(qv, pv, y, qids, params, ctx.seed)
+        proba[:, 1] = _oof_relevance(features, y, qids, params, ctx.seed)
         proba[:, 0] = 1.0 - proba[:, 1]
 
         quality = get_label_quality_scores(y, proba)
         issues = find_label_issues(y, proba)
-        similarity = np.einsum("nd,nd->n", qv, pv)
+        similarity = features.similarity()
         keep = np.ones(len(rows), dtype=bool) if params.positives else y == 0
         reasons, evidence, suggested = [], [], []
         for j in np.flatnonzero(keep):
@@ -75,14 +75,34 @@ class RelevanceModel(Detector):
         return frame(ctx, rows[keep], 1.0 - quality[keep], suggested, reasons, evidence, issues[keep])
 
 
-def _oof_relevance(qv: np.ndarray, pv: np.ndarray, y: np.ndarray, groups: np.ndarray, params: Params,
+class _PairFeatures:
+    """[q * p ; |q - p|] of pairs, gathered from the unique query and passage vectors per batch of pairs, so no
+    per-pair copy of the vectors is ever held whole."""
+
+    BATCH = 8192
+
+    def __init__(self, queries: TextVectors, qids: np.ndarray, passages: TextVectors, pids: np.ndarray) -> None:
+        self.qm, self.qr = queries.matrix, queries.known_rows(qids)
+        self.pm, self.pr = passages.matrix, passages.known_rows(pids)
+
+    def __call__(self, idx: np.ndarray) -> np.ndarray:
+        q, p = self.qm[self.qr[idx]], self.pm[self.pr[idx]]
+        return np.hstack([q * p, np.abs(q - p)])
+
+    def similarity(self) -> np.ndarray:
+        """Query-passage cosine per pair (the vectors are normalised)."""
+        out = np.empty(len(self.qr))
+        for start in range(0, len(out), self.BATCH):
+            part = slice(start, start + self.BATCH)
+            out[part] = np.einsum("nd,nd->n", self.qm[self.qr[part]], self.pm[self.pr[part]])
+        return out
+
+
+def _oof_relevance(features: _PairFeatures, y: np.ndarray, groups: np.ndarray, params: Params,
                    seed: int) -> np.ndarray:
-    """Out-of-fold P(relevant) per pair from a class-balanced logistic regression on [q * p ; |q - p|]."""
+    """Out-of-fold P(relevant) per pair from a class-balanced logistic regression on the pair features."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedGroupKFold
-
-    def features(idx: np.ndarray) -> np.ndarray:
-        return np.hstack([qv[idx] * pv[idx], np.abs(qv[idx] - pv[idx])])
 
     n_groups = len(set(groups.tolist()))
     n_folds = min(params.folds, n_groups, int(y.sum()), int((1 - y).sum()))
@@ -96,8 +116,8 @@ def _oof_relevance(qv: np.ndarray, pv: np.ndarray, y: np.ndarray, groups: np.nda
             train = _cap(train, y, params.max_fit, rng)
             clf = LogisticRegression(C=params.c, max_iter=500, class_weight="balanced")
             clf.fit(features(train), y[train])
-            for start in range(0, len(test), 8192):  # chunks keep the feature copies small
-                part = test[start : start + 8192]
+            for start in range(0, len(test), features.BATCH):
+                part = test[start : start + features.BATCH]
                 out[part] = clf.predict_proba(features(part))[:, 1]
             bar.update(1)
     return out

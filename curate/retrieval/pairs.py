@@ -75,12 +75,16 @@ class TextVectors:
             return np.fromiter((self.row.get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
         return self._index.get_indexer(list(ids)).astype(np.int64)
 
-    def of(self, ids) -> np.ndarray:
-        """Vectors of the given ids, which must all be known."""
+    def known_rows(self, ids) -> np.ndarray:
+        """Row numbers of the given ids, which must all be known."""
         rows = self.rows(ids)
         if (rows < 0).any():
             raise CurateError(f"no vector for {ids[int(np.flatnonzero(rows < 0)[0])]!r}; run: curate embed")
-        return self.matrix[rows]
+        return rows
+
+    def of(self, ids) -> np.ndarray:
+        """Vectors of the given ids, which must all be known."""
+        return self.matrix[self.known_rows(ids)]
 
 
 def texts_by_id(ws: Workspace, name: str, kind: str) -> dict[str, str]:
