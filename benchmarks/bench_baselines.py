@@ -97,13 +97,11 @@ def baselines(ws, name: str, universe: list[str]) -> dict[str, tuple[np.ndarray,
     return out
 
 
-def measure(ws, name: str, gold_path: Path, runs: dict) -> list[dict]:
-    """Rows for curate's runs, the ensemble of its default set (runs[DEFAULTS], a list) and the baselines on one
-    dataset."""
+def measure(ws, name: str, gold_path: Path, runs: dict[str, str], defaults: list[str]) -> list[dict]:
+    """Rows for curate's runs, the ensemble of its default set's runs (defaults) and the baselines on one dataset."""
     from curate.evaluate import evaluate, load_gold, ranking_metrics
 
     rows = []
-    defaults = runs.pop(DEFAULTS)
     found = evaluate(ws, name, gold_path, list(runs.values()))
     for m in found:
         if m["run"] == "ensemble":
@@ -164,7 +162,6 @@ def run() -> list[dict]:
             runs["ensemble"] = run_detector(ws, name, "ensemble", {"runs": list(runs.values())}, ctx=ctx,
                                             force=True).run_id
             # model=auto resolved on this machine; identical runs above are reused.
-            runs[DEFAULTS] = [run_detector(ws, name, det, params, ctx=ctx).run_id
-                              for det, params in default_detectors(ctx)]
-            rows += measure(ws, name, Path(gold), runs)
+            defaults = [run_detector(ws, name, det, params, ctx=ctx).run_id for det, params in default_detectors(ctx)]
+            rows += measure(ws, name, Path(gold), runs, defaults)
     return rows

@@ -65,14 +65,14 @@ def model():
 RETRIEVAL_ROWS = 150  # queries of the sample triplets in the session slice (6 pairs each)
 
 
-def _retrieval_workspace(root: Path, rows: int | None) -> tuple[Path, Path]:
-    """(workspace file, gold file) for the first rows queries of the sample triplets (None: all), embedded."""
+def _retrieval_workspace(root: Path, queries: int | None) -> tuple[Path, Path]:
+    """(workspace file, gold file) for the first queries of the sample triplets (None: all of them), embedded."""
     import json
 
     from curate.embed import embed_dataset
     from curate.ingest import ingest
 
-    lines = (SAMPLE / "retrieval" / "triplets.jsonl").read_text().splitlines()[:rows]
+    lines = (SAMPLE / "retrieval" / "triplets.jsonl").read_text().splitlines()[:queries]
     src = root / "triplets.jsonl"
     src.write_text("\n".join(lines) + "\n")
     db = root / "ret.duckdb"
@@ -81,8 +81,8 @@ def _retrieval_workspace(root: Path, rows: int | None) -> tuple[Path, Path]:
         embed_dataset(w, "ret")
         ids = {r[0] for r in w.con.execute("SELECT id FROM examples").fetchall()}
     gold = root / "gold.jsonl"
-    rows_ = [json.loads(g) for g in (SAMPLE / "retrieval" / "gold.jsonl").read_text().splitlines()]
-    gold.write_text("".join(json.dumps({**g, "id": g["triplets_id"]}) + "\n" for g in rows_ if g["triplets_id"] in ids))
+    rows = [json.loads(g) for g in (SAMPLE / "retrieval" / "gold.jsonl").read_text().splitlines()]
+    gold.write_text("".join(json.dumps({**g, "id": g["triplets_id"]}) + "\n" for g in rows if g["triplets_id"] in ids))
     return db, gold
 
 
