@@ -19,7 +19,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 queries, latency, tmp, src = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3], sys.argv[4]
 from curate.store import Workspace
 from curate.ingest import ingest
-from curate.embed import cache_key, resolve_model, REPR_TEXT, _vector_table
+from curate.embed import CacheKey, put_vectors
+from curate.encode import REPR_TEXT, resolve_model
 from curate.detect import run_detector
 import subprocess
 ws = Workspace(os.path.join(tmp, "a.duckdb"))
@@ -27,7 +28,7 @@ ingest(ws, src, "triplets", "r")
 hashes = [h for (h,) in ws.con.execute("SELECT DISTINCT text_hash FROM texts WHERE dataset = 'r'").fetchall()]
 vecs = np.random.default_rng(0).standard_normal((len(hashes), 384)).astype(np.float32)
 vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
-ws.append_arrow("embeddings", _vector_table(hashes, cache_key(resolve_model(None), REPR_TEXT), vecs))
+put_vectors(ws, CacheKey.of(resolve_model(None), REPR_TEXT), hashes, vecs)
 out = {}
 # The server runs in its own process, so it does not compete with the client for this one's GIL.
 server = subprocess.Popen([sys.executable, "-m", "curate.llm.fake_server", "--latency", str(latency)],

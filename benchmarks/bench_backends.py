@@ -19,7 +19,7 @@ SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2010_task8" / "TRAIN_FILE.TX
 SETUP = """
 import json, sys, time
 from curate.backends import open_backend
-from curate.embed import load_model, resolve_model
+from curate.encode import load_model, resolve_model
 texts = json.load(open(sys.argv[1]))
 st = load_model(resolve_model().source)
 out = {}
@@ -32,7 +32,7 @@ print(json.dumps(out))
 
 RAW = """
 import json, sys, time, numpy as np
-from curate.embed import load_model, resolve_model
+from curate.encode import load_model, resolve_model
 texts = json.load(open(sys.argv[1]))
 st = load_model(resolve_model().source)
 st.encode(texts[:64])
@@ -44,7 +44,8 @@ np.save(sys.argv[2], np.asarray(v, dtype=np.float32))
 
 CURATE = """
 import json, sys, time, numpy as np
-from curate.embed import embed_dataset, load_vectors, load_model, resolve_model
+from curate.embed import embed_dataset, load_vectors
+from curate.encode import load_model, resolve_model
 from curate.backends import open_backend
 from curate.ingest import ingest
 from curate.store import Workspace

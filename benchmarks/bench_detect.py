@@ -15,7 +15,8 @@ BUILD = r"""
 import sys
 import numpy as np, pyarrow as pa
 from curate.store import Workspace
-from curate.embed import cache_key, resolve_model, REPR_PAIR, _vector_table
+from curate.embed import CacheKey, put_vectors
+from curate.encode import REPR_PAIR, resolve_model
 n, dim, db = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 rng = np.random.default_rng(0)
 labels = np.where(rng.random(n) < 0.78, "no_relation", rng.choice([f"rel:{i}" for i in range(10)], size=n))
@@ -32,7 +33,7 @@ hashes = [f"h{i}" for i in range(n)]
 ws.append_arrow("examples", pa.table({"dataset": ["bench"] * n, "id": [f"e{i}" for i in range(n)],
     "split": splits.tolist(), "text": [f"text {i}" for i in range(n)], "label": noisy.tolist(),
     "meta": [None] * n, "text_hash": hashes, "ord": list(range(n))}))
-ws.append_arrow("embeddings", _vector_table(hashes, cache_key(resolve_model(None), REPR_PAIR), vecs))
+put_vectors(ws, CacheKey.of(resolve_model(None), REPR_PAIR), hashes, vecs)
 ws.close()
 """
 

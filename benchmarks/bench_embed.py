@@ -28,7 +28,8 @@ def texts(n: int, seed: int = 0) -> list[str]:
 def run(n: int, batch_size: int = 64) -> list[dict]:
     """Raw encode and curate embed (cold) alternately twice, then curate embed again (cached); model preloaded."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from curate.embed import embed_dataset, load_model, resolve_model
+    from curate.embed import embed_dataset
+    from curate.encode import load_model, resolve_model
     from curate.ingest import ingest
     from curate.store import Workspace
 

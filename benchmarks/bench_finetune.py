@@ -10,12 +10,11 @@ SEMEVAL = HERE.parent.parent / "shared" / "data" / "semeval2010_task8" / "TRAIN_
 CHILD = r"""
 import json, sys, time, tempfile, numpy as np
 from pathlib import Path
-from curate.embed import load_model, resolve_model
+from curate.encode import load_model, resolve_model
 from curate.finetune import TuneParams, prepare, train_fold, predict
 from curate.ingest import ingest
 from curate.store import Workspace
 from curate.detect import Context
-from curate.detect.tuned import marked_inputs
 
 n = int(sys.argv[2])
 lines = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines()[: 4 * n]
@@ -25,7 +24,7 @@ with tempfile.TemporaryDirectory() as tmp:
     with Workspace(Path(tmp) / "w.duckdb") as ws:
         ingest(ws, src, "semeval", "s", split="train")
         ctx = Context(ws, "s")
-        marked = marked_inputs(ctx)
+        marked = ctx.fold_store().inputs()
         classes = sorted(set(ctx.labels.tolist()))
         y = np.array([classes.index(l) for l in ctx.labels])
 st = load_model(resolve_model().source)

@@ -36,7 +36,8 @@ from sentence_transformers.util import mine_hard_negatives
 from datasets import Dataset
 from curate.store import Workspace
 from curate.ingest import ingest
-from curate.embed import embed_dataset, load_model, resolve_model
+from curate.embed import embed_dataset
+from curate.encode import load_model, resolve_model
 from curate.retrieval.mine import MineOptions, mine
 from curate.detect import run_detector
 

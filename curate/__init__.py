@@ -1,8 +1,10 @@
-"""curate: find and fix label noise in NLP training data."""
+"""curate: find and fix label noise in NLP training data.
+
+The Python API is the façade `curate.api` (`from curate import api`): one call per pipeline step, the same calls
+the command line, the recipes and the review UI make (docs/api.md maps each command to its call)."""
 
 from curate.errors import CurateError, InputError, WorkspaceLocked
 from curate.store import Workspace, open_workspace
-
-__version__ = "0.1.0"
+from curate.version import __version__
 
 __all__ = ["CurateError", "InputError", "Workspace", "WorkspaceLocked", "open_workspace", "__version__"]

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.encode import BATCH_SIZE, TorchEncoder
 from curate.errors import CurateError
 from curate.hashing import file_hash
 
@@ -34,14 +35,11 @@ GUARD_MIN_OVERLAP = 0.95
 # fp32 must reproduce torch; half precision nearly (measured on CPU: 0.9997-1.0 on real sentences); int8 is
 # judged by its neighbours only.
 GUARD_MIN_COSINE = {"onnx": 0.9999, "torch-fp16": 0.999}
-# Texts per forward pass. Measured on 2 cores (1,500 real mixed-length texts and 1,500 tweets): onnx runs 12-13%
-# faster at 32 than at 64, torch is flat from 16 to 64; 32 is also sentence-transformers' own default.
-BATCH_SIZE = 32
 
 
 @dataclass
 class Opened:
-    """An encoder ready to use, the backend it runs, and what happened on the way (for the user)."""
+    """An encoder ready to use (curate.encode.Encoder), the backend it runs, and what happened on the way."""
 
     encoder: object
     backend: str
@@ -297,14 +295,14 @@ def open_fp16(st, texts: list[str], *, force: bool = False) -> Opened:
     notes = [] if st.device.type == "cuda" else ["torch-fp16 on a CPU is slower than fp32: it is meant for GPUs"]
     if texts:
         notes.append(_verdict("torch-fp16", guard(st, half, texts, "torch-fp16"), force))
-    return Opened(half, "torch-fp16", notes)
+    return Opened(TorchEncoder(half), "torch-fp16", notes)
 
 
 def open_backend(st, source: str, backend: str, texts: list[str], *, force: bool = False) -> Opened:
     """An explicit backend, guarded: the first time a model runs on an ONNX variant it is compared with torch on
     the user's texts (the verdict is kept with the export); a lossy one is refused unless force."""
     if backend == "torch":
-        return Opened(st, "torch")
+        return Opened(TorchEncoder(st), "torch")
     if backend == "torch-fp16":
         return open_fp16(st, texts, force=force)
     if backend not in BACKENDS[1:]:
@@ -331,16 +329,17 @@ def open_auto(st, source: str, texts: list[str]) -> Opened:
         try:
             opened = open_fp16(st, texts)
         except CurateError as exc:
-            return Opened(st, "torch", [f"backend auto: torch fp32 on CUDA, because {str(exc).splitlines()[0]}"])
+            return Opened(TorchEncoder(st), "torch",
+                          [f"backend auto: torch fp32 on CUDA, because {str(exc).splitlines()[0]}"])
         opened.notes.insert(0, "backend auto: torch-fp16 (CUDA is available)")
         return opened
     reason = onnx_missing()
     if reason:
-        return Opened(st, "torch", [f"backend auto: torch, because {reason}"])
+        return Opened(TorchEncoder(st), "torch", [f"backend auto: torch, because {reason}"])
     try:
         opened = open_backend(st, source, "onnx", texts)
     except Exception as exc:  # any export or runtime failure: torch still works
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return Opened(st, "torch", [f"backend auto: torch, because the ONNX backend failed: {first}"])
+        return Opened(TorchEncoder(st), "torch", [f"backend auto: torch, because the ONNX backend failed: {first}"])
     opened.notes.insert(0, "backend auto: onnx (fp32, onnxruntime)")
     return opened

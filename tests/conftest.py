@@ -57,7 +57,7 @@ def semeval_train_lines() -> list[str]:
 @pytest.fixture(scope="session")
 def model():
     """The packaged default model, loaded once."""
-    from curate.embed import load_model, resolve_model
+    from curate.encode import load_model, resolve_model
 
     return load_model(resolve_model().source)
 

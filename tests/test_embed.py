@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from curate.embed import embed_dataset, encode_relations, encode_texts, load_text_vectors, load_vectors, resolve_model
+from curate.embed import embed_dataset, load_text_vectors, load_vectors
+from curate.encode import TorchEncoder, encode_relations, encode_texts, resolve_model
 from curate.errors import CurateError
 from curate.ingest import ingest
 
@@ -57,7 +58,7 @@ def test_relation_pair_vectors_see_the_entity_pair(model):
     founded_by = {**base, "subj_start": 6, "subj_end": 6, "obj_start": 0, "obj_end": 1}
     founded_by2 = {**base, "subj_start": 6, "subj_end": 6, "obj_start": 3, "obj_end": 4}
     city = {**base, "subj_start": 6, "subj_end": 6, "obj_start": 8, "obj_end": 8, "obj_type": "CITY"}
-    v = encode_relations(model, [founded_by, founded_by2, city])
+    v = encode_relations(TorchEncoder(model), [founded_by, founded_by2, city])
     assert v.shape == (3, 3 * 384)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     sims = v @ v.T
@@ -85,4 +86,4 @@ def test_relation_dataset_and_retrieval_texts(ws, tmp_path, semeval_train_lines)
 
 
 def test_encode_texts_empty(model):
-    assert encode_texts(model, []).shape == (0, 384)
+    assert encode_texts(TorchEncoder(model), []).shape == (0, 384)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from curate import finetune as F
-from curate.embed import encode_marked
+from curate.encode import TorchEncoder, encode_marked
 from curate.errors import CurateError
 from curate.relation import marked_text
 from tests.conftest import SAMPLE
@@ -30,7 +30,7 @@ def test_untrained_tuned_model_reproduces_the_frozen_pair_vectors(model):
     top = F._head_model(model, prep, 0, 2)
     top.eval()
     proba, vecs = F.predict(top, prep, np.arange(len(marked)), None)
-    ref = encode_marked(model, marked)
+    ref = encode_marked(TorchEncoder(model), marked)
     assert vecs.shape == ref.shape
     assert np.min(np.sum(vecs * ref, axis=1)) >= 0.9999  # same layers, same pooling, same normalisation
     np.testing.assert_allclose(proba, 0.5, atol=1e-6)  # the head starts at zero: no opinion yet

@@ -41,6 +41,22 @@ class Arhn(Detector):
     needs = ("embeddings", "llm")
     tasks = ("retrieval",)
 
+    @classmethod
+    def variant(cls, params: dict) -> str:
+        """The LLM that judged, or 'embedding' for the offline judge (so running it never hides an LLM run)."""
+        return "embedding" if params.get("judge") == "embedding" else str(params.get("model") or "")
+
+    @classmethod
+    def left_out(cls, params: dict) -> str | None:
+        """The offline judge is not a default ensemble member: any weight on it lowered the sample's AUPRC."""
+        if params.get("judge") == "embedding":
+            return "its offline judge=embedding ranks by the same bi-encoder similarity false-negatives uses"
+        return None
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's pairs that are not positive (a sample of their queries with max_queries)."""
+        return ctx.split_mask(params.split) & (ctx.labels != POSITIVE)
+
     def _plan(self, ctx: Context, params: Params) -> tuple[Any, list[AnswerItem], list[RankItem], np.ndarray, dict]:
         pairs = load_pairs(ctx.ws, ctx.dataset)
         scope = ctx.split_mask(params.split)

@@ -1,16 +1,25 @@
-"""Detector contract and registry: one small class per method, its params a pydantic model."""
+"""Detector contract and registry: one small class per method, its params a pydantic model.
+
+A detector describes itself to the core (the ensemble, the review queue, curate eval, `curate detect`'s default
+set, the weighted export) through the class hooks below, so adding one touches only its own module, its test and
+docs/detectors.md."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from curate.detect.context import Context
 from curate.detect.scores import gather_labels
 from curate.registry import registrar
+
+if TYPE_CHECKING:
+    from curate.detect.context import Context
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["example_id", "score", "suggested_label", "reason", "evidence", "flagged"]
 
@@ -26,64 +35,83 @@ class DetectorParams(BaseModel):
                                             "stays reviewable; None: the method's own rule alone")
 
 
-# Seconds per example of a 5-fold, 2-epoch fine-tune on this project's 2-core CPU (benchmarks/bench_finetune.py:
-# 8 example-epochs of training at 9.4 ms, the frozen pass 6.5 ms, predictions 3-4 ms).
+# Seconds per example of a 5-fold, 2-epoch fine-tune on a 2-core CPU (benchmarks/README.md, fine-tune cost).
 FINETUNE_CPU_SECONDS = 0.085
+Classifier = Literal["auto", "linear", "finetune"]
 
 
 class ModelParams(DetectorParams):
-    """Parameters of the out-of-fold logistic regression that several detectors share."""
+    """Parameters of the out-of-fold classifier that several detectors share (docs/detectors.md has the figures)."""
 
     folds: int = Field(5, ge=2, description="cross-validation folds for out-of-fold probabilities")
     c: float = Field(2.0, gt=0, description="inverse regularisation strength of the logistic regression")
     balanced_model: bool = Field(True, description="class-balanced loss, so the background class does not swamp "
-                                 "the relations (measured: AUPRC 0.27 -> 0.51 on SemEval with planted noise)")
-
+                                 "the relations")
     max_fit: int = Field(20_000, ge=100, description="each model fit learns from at most this many examples "
                          "(stratified sample), bounding the cost on large data")
-
-    model: Literal["auto", "linear", "finetune"] = Field(
-        "linear", description="the model behind the probabilities (and, for neighbours in embedding space, the "
+    classifier: Classifier = Field(
+        "linear", description="the classifier behind the probabilities (and, for neighbours in embedding space, the "
         "vectors): a logistic regression on the frozen embeddings, or the encoder's top layers fine-tuned with a "
-        "classification head in each fold (slower: see docs/detectors.md for its time per 1k examples); 'auto' "
-        "fine-tunes on a GPU, and on a CPU when the dataset has at most finetune_max examples")
-    finetune_max: int = Field(3_500, ge=0, description="model=auto on a CPU: fine-tune datasets of at most this "
-                              "many examples (about 5 minutes on 2 cores at the default epochs and folds)")
-    epochs: int = Field(2, ge=1, le=50, description="model=finetune: training epochs per fold")
-    lr: float = Field(3e-4, gt=0, lt=1, description="model=finetune: learning rate of the tuned layers")
-    train_layers: int = Field(2, ge=1, description="model=finetune: top transformer layers trained (the rest stay "
-                              "frozen and run once)")
+        "classification head in each fold (slower: docs/detectors.md gives its time); 'auto' fine-tunes on a GPU, "
+        "and on a CPU when the dataset has at most finetune_max examples. The old name 'model' still works")
+    finetune_max: int = Field(3_500, ge=0, description="classifier=auto on a CPU: fine-tune datasets of at most "
+                              "this many examples")
+    epochs: int = Field(2, ge=1, le=50, description="classifier=finetune: training epochs per fold")
+    lr: float = Field(3e-4, gt=0, lt=1, description="classifier=finetune: learning rate of the tuned layers")
+    train_layers: int = Field(2, ge=1, description="classifier=finetune: top transformer layers trained (the rest "
+                              "stay frozen and run once)")
 
-    def resolve_model(self, n_examples: int) -> str | None:
-        """Make model=auto concrete for a dataset of n_examples on this machine; returns a note saying which and
-        why (None when the model was given)."""
-        if self.model != "auto":
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        # `model` named this option until the embedding model (--model) and an LLM's name shared the word.
+        if isinstance(data, dict) and "model" in data:
+            data = dict(data)
+            if "classifier" in data:
+                raise ValueError("give 'classifier' only ('model' is its old name)")
+            log.warning("the classifier option 'model' is now called 'classifier' (model=%s still works, for now)",
+                        data["model"])
+            data["classifier"] = data.pop("model")
+        return data
+
+    def resolve_classifier(self, n_examples: int) -> str | None:
+        """Make classifier=auto concrete for a dataset of n_examples on this machine; returns a note saying which
+        and why (None when nothing was left to decide). Called once per run, by run_detector and its dry run."""
+        if getattr(self, "predictions", None):
+            if self.classifier == "auto":
+                self.classifier = "linear"  # given predictions: no classifier is fitted
+            return None
+        if self.classifier != "auto":
             return None
         import torch
 
         if torch.cuda.is_available():
-            self.model = "finetune"
+            self.classifier = "finetune"
             return "finetune (a GPU is available)"
         minutes = n_examples * FINETUNE_CPU_SECONDS * self.epochs / 2 * self.folds / 5 / 60
         if n_examples <= self.finetune_max:
-            self.model = "finetune"
+            self.classifier = "finetune"
             return (f"finetune ({n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU; about "
                     f"{max(minutes, 1):.0f} min unless cached)")
-        self.model = "linear"
-        return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; -p model=finetune "
-                f"would take about {minutes:.0f} min here)")
+        self.classifier = "linear"
+        return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; "
+                f"-p classifier=finetune would take about {minutes:.0f} min here)")
 
     def model_args(self) -> dict:
         """Keyword arguments for Context.oof_proba."""
+        if self.classifier == "auto":
+            raise ValueError("classifier=auto is made concrete before a run (resolve_classifier)")
         args = {"folds": self.folds, "c": self.c, "balanced": self.balanced_model, "max_fit": self.max_fit,
-                "model": self.model}
-        if self.model == "finetune":
+                "classifier": self.classifier}
+        if self.classifier == "finetune":
             args.update(epochs=self.epochs, lr=self.lr, train_layers=self.train_layers)
         return args
 
 
 class Detector:
-    """One detection method: declares what it needs, computes a score per example in [0, 1] (higher = more suspect)."""
+    """One detection method: declares what it needs, computes a score per example in [0, 1] (higher = more suspect).
+
+    The class hooks answer what the core asks about every detector; the defaults fit a plain one."""
 
     name: ClassVar[str]
     description: ClassVar[str]
@@ -91,35 +119,63 @@ class Detector:
     needs: ClassVar[tuple[str, ...]] = ("embeddings",)
     tasks: ClassVar[tuple[str, ...]] = ("classification", "relation", "span")  # dataset tasks it applies to
     version: ClassVar[str] = "1"
+    combines_runs: ClassVar[bool] = False  # it ranks other runs' findings (the review queue does that itself)
+    default_order: ClassVar[int] = 100  # where its default runs come in `curate detect`'s default set
 
     def run(self, ctx: Context, params: DetectorParams) -> pd.DataFrame:
         """Score the examples in scope; one row per scored example with the COLUMNS above."""
         raise NotImplementedError
 
+    def scope(self, ctx: Context, params: DetectorParams) -> np.ndarray:
+        """The rows a run may score (run_detector refuses findings outside it): the split by default."""
+        return ctx.split_mask(params.split)
+
+    @classmethod
+    def variant(cls, params: dict[str, Any]) -> str:
+        """The signal behind a run with these (stored) params, '' for the plain one: each variant of a detector is
+        a member of its own in the ensemble, the review queue and the example view."""
+        return ""
+
+    @classmethod
+    def left_out(cls, params: dict[str, Any]) -> str | None:
+        """Why a run with these params is not a default member of the ensemble (None: it is)."""
+        return None
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict[str, Any]]:
+        """The params of each run this detector adds to `curate detect`'s default set for this dataset ([]: none)."""
+        return []
+
+    @classmethod
+    def negative_weights(cls, findings: pd.DataFrame, counts: dict[str, Any]) -> np.ndarray | None:
+        """Per finding (example_id, score, evidence), the probability that the negative really is one, for the
+        weighted export; None when this detector's scores are not such an estimate."""
+        return None
+
+
+class ModelDetector(Detector):
+    """A detector on the shared out-of-fold classifier: each classifier (and the user's own predictions) is a
+    variant of its own."""
+
+    @classmethod
+    def variant(cls, params: dict[str, Any]) -> str:
+        """'predictions' for the user's own model, 'finetune' for the tuned encoder, '' for the linear model."""
+        if params.get("predictions"):
+            return "predictions"
+        return "finetune" if params.get("classifier", params.get("model")) == "finetune" else ""
+
 
 REGISTRY: dict[str, type[Detector]] = {}
 
-
 def default_detectors(ctx: Context) -> list[tuple[str, dict[str, Any]]]:
-    """The runs `curate detect` makes when no detector is named, as (detector, params): chosen as a set for the
-    ensemble. IS needs a negative label, ES also a 'dev' split to trust; every model detector runs with
-    model=auto, and when that fine-tunes, confident-learning runs on the linear model too, a second model whose
-    errors differ (measured in docs/detectors.md). Retrieval gets the similarity rules of false-negatives and a
-    relevance model learned from the pairs' own labels: two signals whose errors differ."""
-    if ctx.task == "retrieval":
-        return [("false-negatives", {}), ("relevance-model", {})]
-    chosen = ["knn-vote", "confident-learning"]
-    if ctx.negative_label is not None:
-        chosen = ["tacred-is", *(["tacred-es"] if "dev" in set(ctx.splits) else []), *chosen]
-    runs: list[tuple[str, dict[str, Any]]] = [(d, {"model": "auto"}) for d in chosen]
-    auto = ModelParams(model="auto")
-    auto.resolve_model(len(ctx.ids))
-    if auto.model == "finetune":  # the linear run first, so the fine-tuned one stays the detector's latest
-        runs.insert(len(runs) - 1, ("confident-learning", {"model": "linear"}))
-    return [*runs, ("near-duplicates", {})]
+    """The runs `curate detect` makes when no detector is named, as (detector, params): what each registered
+    detector's default_runs asks for on this dataset (the set is chosen for the ensemble: docs/detectors.md)."""
+    names = sorted(REGISTRY, key=lambda n: (REGISTRY[n].default_order, n))
+    return [(n, p) for n in names if ctx.task in REGISTRY[n].tasks for p in REGISTRY[n].default_runs(ctx)]
 
 
 register = registrar(REGISTRY, "detector")
+
 
 
 def frame(

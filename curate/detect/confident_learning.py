@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.detect.base import Detector, ModelParams, frame, register
+from curate.detect.base import Classifier, ModelDetector, ModelParams, frame, register
 from curate.detect.context import Context
 from curate.errors import CurateError
 
@@ -22,24 +22,31 @@ class Params(ModelParams):
     filter_by: Literal["prune_by_noise_rate", "prune_by_class", "both", "confident_learning",
                        "predicted_neq_given"] = "prune_by_noise_rate"
     method: Literal["self_confidence", "normalized_margin", "confidence_weighted_entropy"] = "self_confidence"
-    model: Literal["auto", "linear", "finetune"] = Field(
+    classifier: Classifier = Field(
         "auto", description="as for the other model detectors, but 'auto' by default: fine-tuned on a GPU, and on a "
-        "CPU up to finetune_max examples, linear beyond (measured: AUPRC 0.51 -> 0.65 on SemEval with planted "
-        "noise, 0.50 -> 0.54 on WNUT spans, 0.71 -> 1.00 on the synthetic relations)")
+        "CPU up to finetune_max examples, linear beyond (docs/detectors.md has the figures)")
 
 
 @register
-class ConfidentLearning(Detector):
+class ConfidentLearning(ModelDetector):
     name = "confident-learning"
     description = "cleanlab label-quality scores and find_label_issues on out-of-fold (or given) predicted probabilities"
     Params = Params
     needs = ("embeddings", "predictions")
+    default_order = 40
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """The classifier auto picks; when that fine-tunes, the linear one too, a second model whose errors differ
+        (first, so the tuned run is the later one)."""
+        auto = Params(classifier="auto")
+        auto.resolve_classifier(len(ctx.ids))
+        return ([{"classifier": "linear"}] if auto.classifier == "finetune" else []) + [{"classifier": "auto"}]
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         from cleanlab.filter import find_label_issues
         from cleanlab.rank import get_label_quality_scores
 
-        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         if params.predictions:
             _, proba, classes = ctx.predictions_file(params.predictions)

@@ -4,21 +4,22 @@ computed once per run and recorded with the parameters that made it."""
 from __future__ import annotations
 
 import logging
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from curate.embed import load_vectors, representation_for, resolve_model, stored_key
+from curate.embed import load_vectors, stored_key
+from curate.encode import representation_for, resolve_model
 from curate.errors import CurateError
 from curate.ingest.base import iter_jsonl
 from curate.index import Neighbours, knn_within
-from curate.progress import progress
 from curate.store import Workspace
+
+if TYPE_CHECKING:
+    from curate.detect.tuned import FoldStore
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,8 @@ class Context:
         self.ids = [r[0] for r in current if not r[3]]
         self.splits = np.asarray([r[1] for r in current], dtype=object)[self._keep]
         self.labels = np.asarray([r[2] for r in current], dtype=object)[self._keep]
-        self.model_key = stored_key(self.ws, self.dataset, resolve_model(self.model), representation_for(self.task))
+        self.cache_key = stored_key(self.ws, self.dataset, resolve_model(self.model), representation_for(self.task))
+        self.model_key = str(self.cache_key)  # what runs record as their embedding_model
         self.row_of = {e: i for i, e in enumerate(self.ids)}
         self._matrix: np.ndarray | None = None
         self._model_matrix: np.ndarray | None = None
@@ -65,7 +67,7 @@ class Context:
     def matrix(self) -> np.ndarray:
         """Example vectors, loaded on first use (detectors that read query/passage vectors never need them)."""
         if self._matrix is None:
-            vecs = load_vectors(self.ws, self.dataset, model=self.model)
+            vecs = load_vectors(self.ws, self.dataset, key=self.cache_key)
             if vecs.ids != self._all_ids:
                 raise CurateError("examples changed while loading; run again")
             self._matrix = vecs.matrix[self._keep]
@@ -126,7 +128,7 @@ class Context:
         if key not in self._knn:
             if not base.any():
                 raise CurateError("no examples to take neighbours from (the base set is empty)")
-            if space == "embedding" and (model_args or {}).get("model") == "finetune":
+            if space == "embedding" and (model_args or {}).get("classifier") == "finetune":
                 matrix = self.tuned_vectors(fit_rows, space_labels, **model_args)
             elif space == "embedding":
                 matrix = self.matrix
@@ -161,92 +163,55 @@ class Context:
 
     def tuned_vectors(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> np.ndarray:
         """Vectors of the fine-tuned encoder (out-of-fold for masked rows), from the same folds as its probabilities."""
-        return self._tuned[self._fit_model(mask, labels, **{**model_args, "model": "finetune"})]
+        return self._tuned[self._fit_model(mask, labels, **{**model_args, "classifier": "finetune"})]
 
     def _fit_model(self, mask: np.ndarray, labels: np.ndarray | None = None, folds: int = 5, c: float = 2.0,
-                   balanced: bool = True, max_fit: int = 20_000, model: str = "linear", epochs: int = 2,
+                   balanced: bool = True, max_fit: int = 20_000, classifier: str = "linear", epochs: int = 2,
                    lr: float = 3e-4, train_layers: int = 2) -> tuple:
-        """Class probabilities of a model trained on the masked rows: a logistic regression on the embeddings
-        (model='linear') or the encoder fine-tuned with a classification head (model='finetune').
+        """Class probabilities of a classifier trained on the masked rows: a logistic regression on the embeddings
+        (classifier='linear', oof.fit_linear) or the encoder fine-tuned with a classification head
+        (classifier='finetune', tuned.tuned_oof), on the folds of oof.fold_jobs.
 
         Masked rows get out-of-fold probabilities (never from a model that saw their label); the other rows get
         the probabilities of a model fitted on all masked rows (fine-tuned: the mean of the fold models). labels
-        defaults to the current labels (a clean subset passes its verified ones). Each fit learns from at most
-        max_fit rows (a stratified sample that keeps rare labels whole), which bounds the cost on large data.
-        Stores (proba for every row, classes) and, fine-tuned, the tuned vectors; returns their cache key.
+        defaults to the current labels (a clean subset passes its verified ones). Stores (proba for every row,
+        classes) and, fine-tuned, the tuned vectors; returns their cache key.
         """
+        from curate.detect import oof
+
         labels = self.labels if labels is None else labels
-        tuned = (epochs, lr, train_layers) if model == "finetune" else ()
-        key = (mask.tobytes(), folds, c if model == "linear" else None, balanced,
-               labels.tobytes() if labels is not self.labels else None, max_fit, model, tuned)
+        tuned = (epochs, lr, train_layers) if classifier == "finetune" else ()
+        key = (mask.tobytes(), folds, c if classifier == "linear" else None, balanced,
+               labels.tobytes() if labels is not self.labels else None, max_fit, classifier, tuned)
         if key in self._proba:
             return key
-        from sklearn.model_selection import StratifiedKFold
-
+        if classifier not in ("linear", "finetune"):
+            raise CurateError(f"unknown classifier {classifier!r}; choose linear or finetune")
         y = labels[mask].astype(str)  # rows are taken from the matrix per fit: no full copy of the vectors
-        classes = sorted(set(y))
-        if len(classes) < 2:
-            raise CurateError("a model needs at least two labels among the examples it learns from")
-        counts = {c_: int((y == c_).sum()) for c_ in classes}
-        n_folds = max(2, min(folds, max(2, int(np.median(list(counts.values()))))))
-        # Once every fold's training part would exceed max_fit anyway, fewer folds lose nothing: each fit still
-        # learns from max_fit examples, and every row still gets an out-of-fold prediction.
-        while n_folds > 2 and len(y) * (n_folds - 2) / (n_folds - 1) >= max_fit:
-            n_folds -= 1
-        rows = np.flatnonzero(mask)
-        splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=self.seed)
-        # Classes too rare to stratify still get a column (probability ~0 where unseen).
-        strat_y = np.where(np.isin(y, [c_ for c_, n in counts.items() if n < n_folds]), "__rare__", y)
-        rng = np.random.default_rng(self.seed)
-        others = np.flatnonzero(~mask)
-        # Training rows are drawn up front, in a fixed order, so results do not depend on thread scheduling.
-        jobs = [(_stratified_cap(train, y, max_fit, rng), rows[test]) for train, test in splitter.split(np.zeros(len(y)), strat_y)]
+        rows, others = np.flatnonzero(mask), np.flatnonzero(~mask)
+        jobs = oof.fold_jobs(y, rows, folds, max_fit, self.seed, others if classifier == "linear" else None)
+        classes = sorted(set(y.tolist()))
         t = time.perf_counter()
-        if model == "finetune":
+        if classifier == "finetune":
             from curate.detect.tuned import tuned_oof
             from curate.finetune import TuneParams
 
-            full, vectors = tuned_oof(self, jobs, y, classes, rows, others, self.type_features(),
-                                      TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced,
-                                                 seed=self.seed))
-            self._tuned[key] = vectors
-        elif model == "linear":
-            if len(others):
-                jobs.append((_stratified_cap(np.arange(len(y)), y, max_fit, rng), others))
-            full = self._fit_linear(jobs, rows, y, classes, c, balanced)
+            full, self._tuned[key] = tuned_oof(
+                self.fold_store(), jobs, y, classes, rows, others, self.type_features(),
+                TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced, seed=self.seed),
+                self.timings)
         else:
-            raise CurateError(f"unknown model {model!r}; choose linear or finetune")
+            full = oof.fit_linear(self.model_matrix, jobs, rows, y, classes, c, balanced)
         self.timings["model"] = self.timings.get("model", 0.0) + time.perf_counter() - t
         self._proba[key] = (full, classes)
         return key
 
-    def _fit_linear(self, jobs: list[tuple[np.ndarray, np.ndarray]], rows: np.ndarray, y: np.ndarray,
-                    classes: list[str], c: float, balanced: bool) -> np.ndarray:
-        """Fit one logistic regression per job (train indices into rows, rows to predict); returns the probabilities."""
-        from sklearn.linear_model import LogisticRegression
+    def fold_store(self) -> FoldStore:
+        """Where the fine-tuned folds of this dataset are kept, with what they are keyed and trained on."""
+        from curate.detect.tuned import FoldStore
 
-        matrix = self.model_matrix  # loaded here, not inside the fitting threads (one DuckDB connection)
-        full = np.zeros((len(self.ids), len(classes)))
-
-        def fit(job: tuple[np.ndarray, np.ndarray]) -> None:
-            train_idx, predict_rows = job
-            clf = LogisticRegression(C=c, max_iter=300, tol=1e-3, class_weight="balanced" if balanced else None)
-            clf.fit(matrix[rows[train_idx]], y[train_idx])
-            cols = [classes.index(cl) for cl in clf.classes_]
-            for start in range(0, len(predict_rows), 8192):  # chunks keep the float64 copies small
-                part = predict_rows[start : start + 8192]
-                full[np.ix_(part, cols)] = clf.predict_proba(matrix[part])
-
-        # Two fits side by side use the cores better than one: lbfgs spends much of its time outside BLAS.
-        # Each job writes its own rows of full, so the threads never touch the same cells.
-        workers = min(2, len(jobs), os.cpu_count() or 1)
-        # One BLAS thread per fit while fits run side by side: no oversubscription of the cores.
-        with progress("out-of-fold model", total=len(jobs), unit="fit") as bar, \
-                threadpool_limits(limits=1 if workers > 1 else None, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=workers) as pool:
-            for _ in pool.map(fit, jobs):
-                bar.update(1)
-        return full
+        return FoldStore(self.ws, self.dataset, self.task, self.ids, resolve_model(self.model).source,
+                         self.model_key)
 
     def proba_space(self, mask: np.ndarray, labels: np.ndarray | None = None,
                     model_args: dict | None = None) -> np.ndarray:
@@ -284,14 +249,3 @@ class Context:
             return pred, matrix, classes
         return pred, None, None
 
-
-def _stratified_cap(idx: np.ndarray, y: np.ndarray, cap: int, rng: np.random.Generator, floor: int = 50) -> np.ndarray:
-    """At most about cap of idx, sampled per label in proportion, never fewer than floor (or all) of a label."""
-    if len(idx) <= cap:
-        return idx
-    keep = []
-    for label in np.unique(y[idx]):
-        members = idx[y[idx] == label]
-        n = max(min(len(members), floor), round(len(members) * cap / len(idx)))
-        keep.append(members if n >= len(members) else rng.choice(members, size=n, replace=False))
-    return np.sort(np.concatenate(keep))

@@ -13,7 +13,6 @@ detector (model=linear, model=finetune, predictions=FILE) is a member of its own
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Literal
 
@@ -23,6 +22,7 @@ from pydantic import Field
 
 from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
+from curate.detect.runs import latest_runs
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
 
@@ -61,6 +61,12 @@ class Ensemble(Detector):
     Params = Params
     tasks = ("classification", "relation", "span", "retrieval")
     needs = ("runs",)
+    combines_runs = True
+
+    @classmethod
+    def left_out(cls, params: dict) -> str | None:
+        """An ensemble never joins another."""
+        return "an ensemble itself"
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         run_ids = resolve_runs(ctx, params)
@@ -153,43 +159,12 @@ def resolve_runs(ctx: Context, params: Params) -> list[str]:
         if missing:
             raise CurateError(f"no run {missing[0]} for dataset '{ctx.dataset}'")
         return list(params.runs)
-    latest, left_out = [], {}
-    for kind, _, run_id, _ in ctx.ws.latest_runs(ctx.dataset):
-        why = None if params.detectors else left_out_by_default(kind, _params_of(ctx, run_id))
-        if why:
-            left_out[kind] = why
-        elif not params.detectors or kind in params.detectors:
-            latest.append((kind, run_id))
-    for kind in params.detectors:
-        if not any(k == kind for k, _ in latest):
-            raise CurateError(f"no run of detector '{kind}' on '{ctx.dataset}'; run: curate detect {ctx.dataset} "
-                              f"--detector {kind}")
-    # Variants of one detector (model=linear and model=finetune) are different signals: each latest run counts.
-    out = [run_id for _, run_id in latest]
+    out = [r.run_id for r in latest_runs(ctx.ws, ctx.dataset, "ensemble", params.detectors)]
     if len(out) < 2:
-        why = "".join(f"; left out by default: {kind}, {reason} (name it in -p detectors=... to include it)"
-                      for kind, reason in left_out.items() if kind != "ensemble")
+        why = "".join(f"; left out by default: {r.label}, {r.left_out} (name it in -p detectors=... to include it)"
+                      for r in latest_runs(ctx.ws, ctx.dataset, "eval") if r.left_out and not r.combines)
         raise CurateError(f"the ensemble needs at least two detector runs; run more detectors first{why}")
     return out
-
-
-def _params_of(ctx: Context, run_id: str) -> dict:
-    row = ctx.ws.one("SELECT params FROM runs WHERE run_id = ?", [run_id])
-    return json.loads(row[0]) if row and row[0] else {}
-
-
-def left_out_by_default(kind: str, params: dict) -> str | None:
-    """Why a run of this detector is not a default member of the ensemble, or None when it is."""
-    if kind == "ensemble":
-        return "an ensemble itself"
-    if kind == "near-duplicates":
-        return "it ranks copies, not label errors"
-    if kind == "llm-verify":
-        return "it already combines its judge with the run it verified"
-    if kind == "arhn" and params.get("judge") == "embedding":
-        # Measured on the sample triplets: any weight on it lowered the ensemble's AUPRC below false-negatives'.
-        return "its offline judge=embedding ranks by the same bi-encoder similarity false-negatives uses"
-    return None
 
 
 def fitted_weights(ctx: Context, run_ranks: list[dict[str, float]]) -> np.ndarray:

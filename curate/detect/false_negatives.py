@@ -13,7 +13,7 @@ from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
-from curate.retrieval.pairs import POSITIVE, TextVectors, load_pairs, texts_by_id
+from curate.retrieval.pairs import NEGATIVE, POSITIVE, TextVectors, load_pairs, texts_by_id
 
 
 class Params(DetectorParams):
@@ -44,10 +44,20 @@ class FalseNegatives(Detector):
     Params = Params
     needs = ("embeddings",)
     tasks = ("retrieval",)
+    default_order = 10
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """Always, on retrieval data."""
+        return [{}]
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's negative pairs."""
+        return ctx.split_mask(params.split) & (ctx.labels == NEGATIVE)
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         pairs = load_pairs(ctx.ws, ctx.dataset)
-        scope = ctx.split_mask(params.split) & (ctx.labels == "negative")
+        scope = self.scope(ctx, params)
         rows = np.flatnonzero(scope)
         qids, pids = pairs.query_passage([ctx.ids[r] for r in rows])
         has_pos = np.array([q in pairs.positives for q in qids], dtype=bool)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.detect.base import Detector, ModelParams, frame, neighbour_evidence, register
+from curate.detect.base import ModelDetector, ModelParams, frame, neighbour_evidence, register
 from curate.detect.context import Context
 from curate.detect.scores import agreement, balanced_weights, gather_labels, neighbour_vote
 
@@ -26,14 +26,19 @@ class Params(ModelParams):
 
 
 @register
-class KnnVote(Detector):
+class KnnVote(ModelDetector):
     name = "knn-vote"
     description = "disagreement of an example's label with its k nearest neighbours in the same split"
     Params = Params
     needs = ("embeddings", "knn")
+    default_order = 30
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """One run on the classifier auto picks."""
+        return [{"classifier": "auto"}]
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
-        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         nb = ctx.neighbours(params.k, scope, scope, params.space, model_args=params.model_args())
         rows = np.flatnonzero(scope)

@@ -79,6 +79,22 @@ class LlmVerify(Detector):
     Params = Params
     needs = ("runs", "llm")
 
+    @classmethod
+    def variant(cls, params: dict) -> str:
+        """The LLM that judged: runs with different LLMs are different signals."""
+        return str(params.get("model") or "")
+
+    @classmethod
+    def left_out(cls, params: dict) -> str | None:
+        """Never a default ensemble member."""
+        return "it already combines its judge with the run it verified"
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's examples that the verified run scored."""
+        run_id = params.run or _default_run(ctx)
+        scored = {r[0] for r in ctx.ws.con.execute("SELECT example_id FROM findings WHERE run_id = ?", [run_id]).fetchall()}
+        return ctx.split_mask(params.split) & np.isin(np.asarray(ctx.ids, dtype=object), list(scored))
+
     def _plan(self, ctx: Context, params: Params) -> tuple[LLM, list[Call], str, dict[str, tuple]]:
         run_id = params.run or _default_run(ctx)
         found = ctx.ws.con.execute(

@@ -32,6 +32,17 @@ class NearDuplicates(Detector):
     # Not retrieval: one passage legitimately appears in pairs of many queries with different labels.
     tasks = ("classification", "relation", "span")
     needs = ("embeddings", "knn")
+    default_order = 90
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """Always: copies and leaks are worth a look whatever else runs."""
+        return [{}]
+
+    @classmethod
+    def left_out(cls, params: dict) -> str | None:
+        """Never a default ensemble member."""
+        return "it ranks copies, not label errors"
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         scope = ctx.split_mask(params.split)

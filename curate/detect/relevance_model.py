@@ -39,6 +39,28 @@ class RelevanceModel(Detector):
     Params = Params
     needs = ("embeddings",)
     tasks = ("retrieval",)
+    default_order = 20
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """Always, on retrieval data: a signal whose errors differ from false-negatives'."""
+        return [{}]
+
+    @classmethod
+    def negative_weights(cls, findings: pd.DataFrame, counts: dict) -> np.ndarray | None:
+        """1 - p(relevant) with the class-balancing prior shift undone: the model was fitted as if half the pairs
+        were relevant, so its odds are rescaled by the labels' own odds, pi = positives / negatives
+        (p * pi / (p * pi + 1 - p)); docs/export.md."""
+        if "prior_odds" not in counts:
+            return None  # a run from before the prior was recorded
+        p = np.array([e["relevant_prob"] if isinstance(e, dict) else 0.0 for e in findings["evidence"]])
+        odds = float(counts["prior_odds"])
+        return 1.0 - p * odds / np.maximum(p * odds + 1.0 - p, 1e-12)
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's negative pairs, and its positive ones too with positives=true."""
+        labels = [NEGATIVE, POSITIVE] if params.positives else [NEGATIVE]
+        return ctx.split_mask(params.split) & np.isin(ctx.labels, labels)
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         from cleanlab.filter import find_label_issues
@@ -55,6 +77,7 @@ class RelevanceModel(Detector):
                               f"{int(y.sum())} positive of {len(y)}")
         features = _PairFeatures(TextVectors(ctx.ws, ctx.dataset, "query", ctx.model), qids,
                                  TextVectors(ctx.ws, ctx.dataset, "passage", ctx.model), pids)
+        self.report = {"prior_odds": round(float(y.sum()) / max(1.0, float((1 - y).sum())), 6)}
         proba = np.zeros((len(rows), 2))
         proba[:, 1] = _oof_relevance(features, y, qids, params, ctx.seed)
         proba[:, 0] = 1.0 - proba[:, 1]

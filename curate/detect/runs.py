@@ -10,17 +10,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from curate import __version__
+from curate.version import __version__
 from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams, ModelParams
 from curate.detect.context import Context
 from curate.errors import CurateError
 from curate.registry import instantiate
-from curate.store import Workspace
+from curate.store import RUN_LABEL, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,14 @@ Q_REUSE = """
     SELECT run_id FROM runs WHERE fingerprint = ? AND dataset = ? AND status = 'done' ORDER BY finished_at DESC LIMIT 1
 """
 Q_INSERT_RUN = """
-    INSERT INTO runs (run_id, kind, dataset, params, started_at, finished_at, status, version, counts, fingerprint)
-    VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?)
+    INSERT INTO runs (run_id, kind, dataset, params, started_at, finished_at, status, version, counts, fingerprint,
+                      variant)
+    VALUES (?, ?, ?, ?, ?, ?, 'done', ?, ?, ?, ?)
+"""
+Q_LATEST_VARIANTS = f"""
+    SELECT kind, variant, arg_max(run_id, (finished_at, run_id)), arg_max({RUN_LABEL}, (finished_at, run_id)),
+           arg_max(params, (finished_at, run_id))
+    FROM runs WHERE dataset = ? AND status = 'done' GROUP BY kind, variant ORDER BY kind, variant
 """
 
 
@@ -50,6 +56,7 @@ class RunResult:
     counts: dict[str, Any]
     reused: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    variant: str = ""  # the signal behind the run, as its detector names it ('' for the plain one)
 
 
 def run_label(detector: str, params: dict[str, Any]) -> str:
@@ -80,15 +87,10 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _resolve_auto(p: DetectorParams, n_examples: int) -> str | None:
-    """Make a model detector's model=auto concrete; returns the note saying which and why (None: nothing to decide)."""
-    if not isinstance(p, ModelParams):
-        return None
-    if getattr(p, "predictions", None):
-        if p.model == "auto":
-            p.model = "linear"  # given predictions: no model is fitted
-        return None
-    return p.resolve_model(n_examples)
+def resolve_auto(p: DetectorParams, n_examples: int) -> str | None:
+    """Make a model detector's classifier=auto concrete; returns the note saying which and why (None: nothing to
+    decide). The one place auto is decided, for a run and for its dry-run plan alike."""
+    return p.resolve_classifier(n_examples) if isinstance(p, ModelParams) else None
 
 
 def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, Any] | None = None, *,
@@ -98,9 +100,9 @@ def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, A
     ctx = ctx or Context(ws, dataset)
     if not hasattr(det, "estimate"):
         plan = {"requests": 0, "note": "runs locally; nothing to pay for"}
-        note = _resolve_auto(p, len(ctx.ids))
+        note = resolve_auto(p, len(ctx.ids))
         if note:
-            plan["model"] = note  # which model would run, and why
+            plan["classifier"] = note  # which classifier would run, and why
         return plan
     return det.estimate(ctx, p)
 
@@ -121,20 +123,21 @@ def run_detector(
     if ctx.task not in det.tasks:
         raise CurateError(f"detector '{detector}' works on {' or '.join(det.tasks)} datasets; "
                           f"'{dataset}' is a {ctx.task} dataset")
-    # model=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants name
-    # the model that ran (and an auto run re-uses an identical explicit one).
-    auto = _resolve_auto(p, len(ctx.ids))
+    # classifier=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants
+    # name the classifier that ran (and an auto run re-uses an identical explicit one).
+    auto = resolve_auto(p, len(ctx.ids))
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp, dataset])
         if prior is not None:
-            row = ws.one("SELECT counts FROM runs WHERE run_id = ?", [prior[0]])
-            return RunResult(prior[0], detector, dataset, p.model_dump(), json.loads(row[0]), reused=True)
+            row = ws.one("SELECT counts, variant FROM runs WHERE run_id = ?", [prior[0]])
+            return RunResult(prior[0], detector, dataset, p.model_dump(), json.loads(row[0]), reused=True,
+                             variant=row[1] or "")
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     t = time.perf_counter()
     before = dict(ctx.timings)
     findings = det.run(ctx, p)
-    check_findings(findings, detector)
+    check_findings(findings, detector, ctx, det.scope(ctx, p))
     scope = ctx.split_mask(p.split)
     findings, capped = cap_flags(findings, p.max_flagged_share, ctx.noise_rate(scope), base=int(scope.sum()))
     total = time.perf_counter() - t
@@ -142,18 +145,20 @@ def run_detector(
     counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
               "suggested": int(findings["suggested_label"].notna().sum()), **capped, **getattr(det, "report", {})}
     if auto:
-        counts["model_auto"] = auto
+        counts["classifier_auto"] = auto
+    stored = {**p.model_dump(), "embedding_model": ctx.model_key}
+    variant = det.variant(stored)
     t_write = time.perf_counter()
     with ws.transaction():
         ws.con.execute(Q_INSERT_RUN, [
-            run_id, detector, dataset, json.dumps({**p.model_dump(), "embedding_model": ctx.model_key}), started,
-            datetime.now(timezone.utc).replace(tzinfo=None), __version__, json.dumps(counts), fp])
+            run_id, detector, dataset, json.dumps(stored), started, datetime.now(timezone.utc).replace(tzinfo=None),
+            __version__, json.dumps(counts), fp, variant])
         ws.append_arrow("findings", findings_table(run_id, findings))
     timings = {k: round(v - before.get(k, 0.0), 3) for k, v in ctx.timings.items()}
     timings["write"] = round(time.perf_counter() - t_write, 3)
     timings["total"] = round(total + timings["write"], 3)
     log.info("run %s: %s", run_id, counts)
-    return RunResult(run_id, detector, dataset, p.model_dump(), counts, timings=timings)
+    return RunResult(run_id, detector, dataset, p.model_dump(), counts, timings=timings, variant=variant)
 
 
 MIN_FLAG_CAP = 50  # a sitting's worth: small data is never capped below this
@@ -184,12 +189,15 @@ def cap_flags(df: pd.DataFrame, max_share: float | None, noise_rate: float | Non
     return df, info
 
 
-def check_findings(df: pd.DataFrame, detector: str) -> None:
+def check_findings(df: pd.DataFrame, detector: str, ctx: Context, scope: np.ndarray) -> None:
     """The contract every detector's output meets (a broken detector fails loudly, not silently)."""
     if list(df.columns) != COLUMNS:
         raise AssertionError(f"{detector}: findings columns {list(df.columns)} != {COLUMNS}")
     if df["example_id"].duplicated().any():
         raise AssertionError(f"{detector}: an example appears twice in its findings")
+    rows = np.array([ctx.row_of.get(e, -1) for e in df["example_id"]], dtype=np.int64)
+    if len(rows) and ((rows < 0).any() or not scope[rows].all()):
+        raise AssertionError(f"{detector}: it scored examples outside its scope (Detector.scope)")
     scores = df["score"].to_numpy(dtype=float)
     if len(scores) and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 1):
         raise AssertionError(f"{detector}: scores must lie in [0, 1]")
@@ -208,6 +216,43 @@ def findings_table(run_id: str, df: pd.DataFrame) -> pa.Table:
         "evidence": [None if e is None else encode(e) for e in df["evidence"]],
         "flagged": df["flagged"].astype(bool).tolist(),
     })
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    """The newest finished run of one detector and variant, and why it is not a default ensemble member (if not)."""
+
+    detector: str
+    variant: str
+    run_id: str
+    label: str
+    params: dict[str, Any]
+    left_out: str | None
+    combines: bool = False  # it ranks other runs (an ensemble)
+
+
+def latest_runs(ws: Workspace, dataset: str, use: Literal["ensemble", "queue", "eval"] = "eval",
+                detectors: list[str] | tuple[str, ...] = ()) -> list[LatestRun]:
+    """The runs that count by default: the newest run of each detector and variant (a fine-tuned or LLM-judged run
+    is another signal, not an older run), of the named detectors if given. For use='ensemble' only the default
+    members (Detector.left_out, unless the detector is named); for 'queue' not the runs that combine other runs
+    (the queue combines them itself); for 'eval' all of them."""
+    found = []
+    for kind, variant, run_id, label, params in ws.con.execute(Q_LATEST_VARIANTS, [dataset]).fetchall():
+        if detectors and kind not in detectors:
+            continue
+        cls = REGISTRY.get(kind)  # a run of a detector no longer installed is still data
+        p = json.loads(params) if params else {}
+        left_out = None if cls is None or kind in detectors else cls.left_out(p)
+        combines = cls is not None and cls.combines_runs
+        if use == "queue" and combines and kind not in detectors:
+            continue
+        found.append(LatestRun(kind, variant or "", run_id, label, p, left_out, combines))
+    missing = [d for d in detectors if not any(r.detector == d for r in found)]
+    if missing:
+        raise CurateError(f"no run of detector '{missing[0]}' on '{dataset}'; run: curate detect {dataset} "
+                          f"--detector {missing[0]}")
+    return [r for r in found if r.left_out is None] if use == "ensemble" else found
 
 
 def latest_run(ws: Workspace, dataset: str, detector: str | None = None) -> str:

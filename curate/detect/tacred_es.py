@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.detect.base import Detector, ModelParams, frame, neighbour_evidence, register
+from curate.detect.base import ModelDetector, ModelParams, frame, neighbour_evidence, register
 from curate.detect.context import Context
 from curate.detect.scores import balanced_weights, gather_labels, neighbour_vote
 from curate.errors import CurateError, InputError
@@ -34,15 +34,24 @@ class Params(ModelParams):
 
 
 @register
-class TacredES(Detector):
+class TacredES(ModelDetector):
     name = "tacred-es"
     description = ("Extrinsic Strategy: examples whose k nearest neighbours in a trusted clean subset carry another "
                    "label (negatives by default; positives too with include_positives)")
     Params = Params
     needs = ("embeddings", "knn", "clean_subset")
+    default_order = 20
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """With a negative label and a dev split to trust: one run on the classifier auto picks."""
+        return [{"classifier": "auto"}] if ctx.negative_label is not None and "dev" in set(ctx.splits) else []
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's negatives, and its positives too with include_positives."""
+        return ctx.split_mask(params.split) & (True if params.include_positives else ctx.negative_mask())
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
-        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         clean, clean_labels = clean_subset(ctx, params.clean)
         neg = ctx.negative_mask()
         if not clean.any():

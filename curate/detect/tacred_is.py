@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from curate.detect.base import Detector, ModelParams, frame, neighbour_evidence, register
+from curate.detect.base import ModelDetector, ModelParams, frame, neighbour_evidence, register
 from curate.detect.context import Context
 from curate.detect.scores import balanced_weights, gather_labels, neighbour_vote
 
@@ -29,15 +29,24 @@ class Params(ModelParams):
 
 
 @register
-class TacredIS(Detector):
+class TacredIS(ModelDetector):
     name = "tacred-is"
     description = ("Intrinsic Strategy: negatives predicted as a relation whose k nearest positive neighbours "
                    "agree on it; suggests that relation")
     Params = Params
     needs = ("embeddings", "predictions", "knn")
+    default_order = 10
+
+    @classmethod
+    def default_runs(cls, ctx: Context) -> list[dict]:
+        """With a negative label: one run on the classifier auto picks."""
+        return [{"classifier": "auto"}] if ctx.negative_label is not None else []
+
+    def scope(self, ctx: Context, params: Params) -> np.ndarray:
+        """The split's negatives: IS trusts the positives."""
+        return ctx.split_mask(params.split) & ctx.negative_mask()
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
-        params.resolve_model(len(ctx.ids))  # model=auto when called directly (run_detector resolves it first)
         scope = ctx.split_mask(params.split)
         neg = ctx.negative_mask()
         queries = scope & neg

@@ -12,15 +12,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from curate import __version__
+from curate.version import __version__
 from curate.errors import CurateError
-from curate.registry import instantiate
-from curate.export import beir, conll, hf, records, semeval, tacred, triplets  # noqa: F401  (registration)
+from curate.registry import instantiate, load_plugins
 from curate.export.base import REGISTRY, ExportData, Exporter, ExportOptions
 from curate.export.diff import summarise
 from curate.export.manifest import MANIFEST, build_manifest, read_manifest, verify
 from curate.export.variants import NAMED, Policy, build_variant, variant_policy
 from curate.store import Workspace
+
+load_plugins(__name__, __path__)  # each format's module registers itself
 
 log = logging.getLogger(__name__)
 

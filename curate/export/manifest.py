@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from curate import __version__
+from curate.version import __version__
 from curate.export.base import ExportData
 from curate.hashing import file_hash
 

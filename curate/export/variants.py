@@ -22,7 +22,7 @@ from curate.ingest.retrieval import NEGATIVE, POSITIVE
 from curate.store import Workspace
 
 Action = Literal["remove", "relabel", "relabel_or_remove"]
-WEIGHT_DETECTORS = ("false-negatives", "arhn")
+MIN_CALIBRATION = 30  # reviewed negatives (with at least 5 of each outcome) before decisions calibrate the weights
 
 
 class AutoRule(BaseModel):
@@ -54,8 +54,9 @@ class Policy(BaseModel):
     reviewed: bool = Field(True, description="apply the reviewers' decisions first (they win over automatic rules)")
     auto: list[AutoRule] = Field(default_factory=list, description="automatic rules, applied in order")
     protect_splits: list[str] = Field(["test"], description="splits automatic rules never touch")
-    weights: list[str] | None = Field(None, description="retrieval: weight each negative by 1 - the newest score of "
-                                      "these false-negative detectors")
+    weights: bool | list[str] = Field(False, description="retrieval: weight each negative by the chance that it "
+                                      "really is one, from the newest run of every detector that estimates it (true) "
+                                      "or of the named ones (docs/export.md)")
 
 
 def _auto(detector: str, action: Action, **kw: Any) -> Policy:
@@ -65,7 +66,7 @@ def _auto(detector: str, action: Action, **kw: Any) -> Policy:
 NAMED: dict[str, Policy] = {
     "original": Policy(reviewed=False),
     "reviewed": Policy(reviewed=True),
-    "weighted": Policy(reviewed=True, weights=list(WEIGHT_DETECTORS)),
+    "weighted": Policy(reviewed=True, weights=True),
     "IS-E": _auto("tacred-is", "remove"),
     "IS-R": _auto("tacred-is", "relabel_or_remove"),
     "EN": _auto("tacred-es", "remove", include_positives=False),
@@ -165,7 +166,7 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
             applied += 1
         used["runs"].append({**run, "action": rule.action, "min_score": rule.min_score, "applied": applied})
     weight = np.full(n, np.nan)
-    if policy.weights is not None:
+    if policy.weights:
         weight = _weights(ws, info, row_of, label, decided, policy.weights, used)
     original = df["original_label"].to_numpy(dtype=object)
     change = np.where(removed, "removed", np.where(label != original, "relabelled", None))
@@ -180,29 +181,77 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
     return data, used
 
 
-def _weights(ws, info, row_of, label, decided, detectors, used) -> np.ndarray:
-    """1 - the highest false-negative score per negative; positives and reviewed negatives weigh 1."""
+def weighing_detectors() -> list[str]:
+    """Detectors whose runs estimate the chance that a negative really is one (Detector.negative_weights)."""
+    from curate.detect.base import REGISTRY, Detector
+
+    return sorted(n for n, cls in REGISTRY.items() if cls.negative_weights.__func__ is not
+                  Detector.negative_weights.__func__)
+
+
+def _weights(ws: Workspace, info: Any, row_of: dict[str, int], label: np.ndarray,
+             decided: np.ndarray, chosen: bool | list[str], used: dict[str, Any]) -> np.ndarray:
+    """Per unreviewed negative, the chance it really is one (the lowest estimate of the chosen detectors' newest
+    runs), calibrated on reviewed negatives when there are enough; positives and reviewed negatives weigh 1."""
+    from curate.detect.base import REGISTRY
+
     if info.task != "retrieval":
         raise CurateError(f"weights are for retrieval negatives; '{info.name}' is a {info.task} dataset")
-    risk = np.zeros(len(row_of))
+    able = weighing_detectors()
+    names = able if chosen is True else list(chosen)
+    for det in names:
+        if det not in able:
+            raise CurateError(f"'{det}' cannot weigh negatives: its scores are not the chance that a negative is one; "
+                              f"detectors that can: {', '.join(able)}")
+    p_negative = np.ones(len(row_of))
     found = False
-    for det in detectors:
-        row = ws.one("SELECT run_id FROM runs WHERE dataset = ? AND kind = ? AND status = 'done' "
+    for det in names:
+        row = ws.one("SELECT run_id, counts FROM runs WHERE dataset = ? AND kind = ? AND status = 'done' "
                      "ORDER BY finished_at DESC, run_id DESC LIMIT 1", [info.name, det])
         if row is None:
             continue
+        findings = ws.con.execute("SELECT example_id, score, evidence FROM findings WHERE run_id = ?", [row[0]]).df()
+        findings["evidence"] = [json.loads(e) if isinstance(e, str) else None for e in findings["evidence"]]
+        estimate = REGISTRY[det].negative_weights(findings, json.loads(row[1] or "{}"))
+        if estimate is None:
+            raise CurateError(f"run {row[0]} of {det} records no estimate to weigh by (it predates them); run it "
+                              f"again: curate detect {info.name} -d {det} --force")
         found = True
         used["runs"].append({"run_id": row[0], "detector": det, "action": "weight"})
-        for ex_id, score in ws.con.execute("SELECT example_id, score FROM findings WHERE run_id = ?", [row[0]]).fetchall():
-            i = row_of.get(ex_id)
-            if i is not None:
-                risk[i] = max(risk[i], float(score))
+        at = np.array([row_of.get(e, -1) for e in findings["example_id"]], dtype=np.int64)
+        ok = at >= 0
+        np.minimum.at(p_negative, at[ok], np.clip(estimate[ok], 0.0, 1.0))
     if not found:
-        raise CurateError(f"no run of {' or '.join(detectors)} on '{info.name}' to weigh negatives by; "
-                          f"run: curate detect {info.name} -d false-negatives")
-    weight = np.where((label == NEGATIVE) & ~decided, 1.0 - risk, 1.0)
+        raise CurateError(f"no run of {' or '.join(names)} on '{info.name}' to weigh negatives by; "
+                          f"run: curate detect {info.name} -d {names[0] if names else 'relevance-model'}")
+    negative = label == NEGATIVE
+    p_negative = _calibrate(ws, info.name, row_of, p_negative, negative, used)
+    weight = np.where(negative & ~decided, p_negative, 1.0)
     weight[label == POSITIVE] = 1.0
     return np.round(weight, 4)
+
+
+def _calibrate(ws: Workspace, dataset: str, row_of: dict[str, int], p: np.ndarray, negative: np.ndarray,
+               used: dict[str, Any]) -> np.ndarray:
+    """Platt-scale the estimates on reviewed negatives (kept = a real negative; relabelled or removed = not), once
+    there are MIN_CALIBRATION of them with both outcomes. Reviewers see the top of the queue, a selection by the
+    estimate itself; a model of the outcome given the estimate stays consistent under such a selection."""
+    from sklearn.linear_model import LogisticRegression
+
+    rows = ws.con.execute(
+        "SELECT e.id, d.action, d.new_label FROM examples e JOIN (" + LATEST_DECISIONS + ") d ON d.example_id = e.id "
+        "WHERE e.dataset = ? AND e.label = ? AND d.action != 'reset'", [dataset, dataset, NEGATIVE]).fetchall()
+    at = np.array([row_of[i] for i, _, _ in rows if i in row_of], dtype=np.int64)
+    y = np.array([a == "keep" or (a == "relabel" and new == NEGATIVE) for i, a, new in rows if i in row_of])
+    if len(at) < MIN_CALIBRATION or min(int(y.sum()), int((~y).sum())) < 5:
+        return p
+    logit = lambda q: np.log(np.clip(q, 1e-6, 1 - 1e-6) / np.clip(1 - q, 1e-6, 1))  # noqa: E731
+    clf = LogisticRegression(C=1e4).fit(logit(p[at])[:, None], y)
+    used["calibration"] = {"decisions": int(len(at)), "slope": round(float(clf.coef_[0, 0]), 4),
+                           "intercept": round(float(clf.intercept_[0]), 4)}
+    out = p.copy()
+    out[negative] = clf.predict_proba(logit(p[negative])[:, None])[:, 1]
+    return out
 
 
 def _texts(ws: Workspace, dataset: str) -> dict[str, dict[str, tuple[str, dict[str, Any]]]]:

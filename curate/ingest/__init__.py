@@ -8,20 +8,18 @@ from pathlib import Path
 from typing import Any
 
 from curate.errors import CurateError, InputError, NotFound
-from curate.ingest import (beir, conll, generic, hf, semeval, spacy_docbin, tacred,  # noqa: F401  (registration)
-                           tacred_patch, triplets)
 from curate.ingest.base import REGISTRY, Ingestor, IngestOptions, Sink, text_hash
 from curate.progress import progress
 from curate.spans import MARK_CLOSE, MARK_OPEN
-from curate.registry import instantiate
+from curate.registry import instantiate, load_plugins
 from curate.store import Workspace
+
+load_plugins(__name__, __path__)  # each format's module registers itself
 
 log = logging.getLogger(__name__)
 
-# Formats whose input is one file per split: a folder of such files is read split by split.
+# A folder of one file per split (Ingestor.split_suffixes) is read split by split, from files of these stems.
 SPLIT_NAMES = ("train", "dev", "validation", "valid", "val", "test")
-_SPLIT_FILES = {"tacred": (".json",), "jsonl": (".jsonl",), "csv": (".csv",), "parquet": (".parquet",),
-                "semeval": (".txt", ".TXT"), "conll": (".conll",), "spacy": (".spacy",)}
 
 
 @dataclass
@@ -136,13 +134,14 @@ def task_of(ingestor: Ingestor, opts: IngestOptions, fmt: str, path: str | Path)
 
 
 def _files_for(fmt: str, path: Path, split: str | None) -> list[tuple[Path, str | None]]:
-    if not path.is_dir() or fmt not in _SPLIT_FILES:
+    suffixes = REGISTRY[fmt].split_suffixes
+    if not path.is_dir() or not suffixes:
         return [(path, split)]
-    found = sorted(p for p in path.iterdir() if p.suffix in _SPLIT_FILES[fmt] and p.is_file()
+    found = sorted(p for p in path.iterdir() if p.suffix in suffixes and p.is_file()
                    and (p.stem == split if split else p.stem.lower() in SPLIT_NAMES))
     if not found:
         want = split or "/".join(SPLIT_NAMES)
-        raise InputError(f"no {want}{'/'.join(_SPLIT_FILES[fmt])} file in this folder", path=path)
+        raise InputError(f"no {want}{'/'.join(suffixes)} file in this folder", path=path)
     return [(p, p.stem) for p in found]
 
 

@@ -52,6 +52,8 @@ class Ingestor:
     task: ClassVar[str | None] = None  # None: decided by options (generic formats)
     default_negative_label: ClassVar[str | None] = None
     creates_dataset: ClassVar[bool] = True
+    # File endings of one split's file: a folder of such files (train.json, dev.json, ...) is read split by split.
+    split_suffixes: ClassVar[tuple[str, ...]] = ()
     Options: ClassVar[type[IngestOptions]] = IngestOptions
 
     def task_for(self, options: IngestOptions) -> str:

@@ -48,6 +48,7 @@ def add_sentence(sink: Sink, sent_id: str, tokens: list[str], spans: list[tuple[
 @register
 class ConllIngestor(Ingestor):
     name = "conll"
+    split_suffixes = (".conll",)
     description = "CoNLL-2003-style NER columns (token ... tag, BIO/IOB/BIOES; blank line between sentences)"
     task = "span"
     default_negative_label = BACKGROUND

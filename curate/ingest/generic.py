@@ -26,6 +26,7 @@ class _Generic(Ingestor):
 @register
 class JsonlIngestor(_Generic):
     name = "jsonl"
+    split_suffixes = (".jsonl",)
     description = "JSON Lines, one object per line, with --text-field/--label-field/--id-field mapping"
 
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:
@@ -40,6 +41,7 @@ class JsonlIngestor(_Generic):
 @register
 class CsvIngestor(_Generic):
     name = "csv"
+    split_suffixes = (".csv",)
     description = "CSV with a header row, with --text-field/--label-field/--id-field mapping"
 
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:
@@ -92,6 +94,7 @@ def _rows(reader: csv.DictReader, path: Path):
 @register
 class ParquetIngestor(_Generic):
     name = "parquet"
+    split_suffixes = (".parquet",)
     description = "Parquet file, with --text-field/--label-field/--id-field mapping"
 
     def read(self, path: Path, options: FieldOptions, sink: Sink) -> None:

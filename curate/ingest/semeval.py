@@ -47,6 +47,7 @@ def strip_markers(sentence: str, where: Where) -> tuple[str, tuple[int, int], tu
 @register
 class SemevalIngestor(Ingestor):
     name = "semeval"
+    split_suffixes = (".txt", ".TXT")
     description = "inline entity markers, SemEval-2010 Task 8 layout (ID<TAB>\"..<e1>..</e1>..<e2>..</e2>..\", label, Comment)"
     task = "relation"
     default_negative_label = "Other"

@@ -13,6 +13,7 @@ from curate.spans import BACKGROUND
 @register
 class SpacyIngestor(Ingestor):
     name = "spacy"
+    split_suffixes = (".spacy",)
     description = "spaCy DocBin (.spacy) with entities in doc.ents (one example per entity span)"
     task = "span"
     default_negative_label = BACKGROUND

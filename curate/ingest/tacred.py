@@ -21,6 +21,7 @@ def load_json(path: Path):
 @register
 class TacredIngestor(Ingestor):
     name = "tacred"
+    split_suffixes = (".json",)
     description = "TACRED / Re-TACRED JSON array (token list, inclusive token spans, 'relation' label)"
     task = "relation"
     default_negative_label = "no_relation"

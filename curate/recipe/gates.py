@@ -45,7 +45,7 @@ def evaluate_gate(ws: Workspace, gate: Gate, runs: list[dict[str, Any]], exports
             value = float(ws.one("SELECT coalesce(avg(score), 0) FROM findings WHERE run_id = ?", [run["run_id"]])[0])
         subject = f"{cond.detector} on {run['dataset']}"
     elif isinstance(cond, LeakGate):
-        run = _pick(runs, "near-duplicates", cond.dataset)
+        run = _pick(runs, cond.detector, cond.dataset)
         metric, text = cond.metric
         value = float(leak_count(ws, run["run_id"]))
         subject = f"train/eval copies in {run['dataset']}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from curate.recipe.runner import RecipeResult
+from curate.recipe.results import RecipeResult
 from curate.store import Workspace
 
 MAX_LABELS = 15

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from curate.recipe.runner import REPORT_JSON, Plan, RecipeResult
+from curate.recipe.plan import REPORT_JSON, Plan
+from curate.recipe.results import RecipeResult, Step
 
 REPORT_MD = "report.md"
 
@@ -30,9 +31,7 @@ def write_report(plan: Plan, result: RecipeResult) -> None:
     _atomic_write(out / REPORT_MD, markdown(plan, data))
 
 
-def _failed_plot(exc: Exception):
-    from curate.recipe.runner import Step
-
+def _failed_plot(exc: Exception) -> Step:
     return Step("report", "plots", "failed", 0.0, {"error": f"{type(exc).__name__}: {exc}"})
 
 

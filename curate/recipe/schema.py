@@ -12,7 +12,8 @@ import yaml
 from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, ValidationInfo, create_model,
                       field_validator, model_validator)
 
-from curate.backends import BACKENDS, BATCH_SIZE
+from curate.backends import BACKENDS
+from curate.encode import BATCH_SIZE
 from curate.errors import CurateError
 
 _CONDITION = re.compile(r"^\s*(<=|>=|<|>|==|!=)\s*(-?\d+(?:\.\d+)?)\s*(%?)\s*$")
@@ -81,6 +82,13 @@ class LeakGate(_MetricGate):
     METRICS = ("leaks",)
     leaks: str
     dataset: str | None = None
+
+    @property
+    def detector(self) -> str:
+        """The detector whose run the leak count reads."""
+        from curate.detect.near_duplicates import NearDuplicates
+
+        return NearDuplicates.name
 
 
 class ExportGate(_MetricGate):

@@ -8,7 +8,7 @@ from typing import Any
 
 from curate.decisions import STATUS_OF, history, latest
 from curate.errors import CurateError
-from curate.store import RUN_LABEL, RUN_VARIANT, Workspace
+from curate.store import RUN_LABEL, Workspace
 
 Q_EXAMPLE = """
     SELECT e.id, e.split, e.text, e.label, e.meta, d.task, d.negative_label FROM examples e
@@ -19,7 +19,7 @@ Q_FINDINGS = f"""
     SELECT f.example_id, {RUN_LABEL}, f.run_id, f.score, f.flagged, f.suggested_label, f.reason, {{evidence}}
     FROM findings f JOIN runs r ON r.run_id = f.run_id
     WHERE r.dataset = ? AND f.example_id IN (SELECT unnest(?::VARCHAR[])) AND r.status = 'done'
-    QUALIFY row_number() OVER (PARTITION BY f.example_id, r.kind, {RUN_VARIANT}
+    QUALIFY row_number() OVER (PARTITION BY f.example_id, r.kind, r.variant
                                ORDER BY r.finished_at DESC, r.run_id DESC) = 1
     ORDER BY f.example_id, f.flagged DESC, f.score DESC
 """

@@ -92,9 +92,8 @@ class Queue:
 
 
 def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
-    """Run id -> detector label for a filter: given runs, else the latest run of each model variant of the named
-    detectors, or of every detector but the ensemble (confident-learning fine-tuned is a second signal, not an
-    older run)."""
+    """Run id -> detector label for a filter: given runs, else the runs that count by default for the queue
+    (curate.detect.runs.latest_runs), of the named detectors if any."""
     if flt.runs:
         rows = ws.con.execute(f"SELECT run_id, {RUN_LABEL} FROM runs WHERE dataset = ? AND list_contains(?, run_id)",
                               [flt.dataset, flt.runs]).fetchall()
@@ -103,13 +102,9 @@ def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
         if missing:
             raise CurateError(f"no run '{missing[0]}' on dataset '{flt.dataset}'; see: curate runs {flt.dataset}")
         return {r: found[r] for r in flt.runs}
-    latest = ws.latest_runs(flt.dataset)
-    for det in flt.detectors:
-        if not any(kind == det for kind, *_ in latest):
-            raise CurateError(f"no run of detector '{det}' on '{flt.dataset}'; run: curate detect "
-                              f"{flt.dataset} --detector {det}")
-    return {run: label for kind, _, run, label in latest
-            if (kind in flt.detectors if flt.detectors else kind != "ensemble")}
+    from curate.detect.runs import latest_runs
+
+    return {r.run_id: r.label for r in latest_runs(ws, flt.dataset, "queue", flt.detectors)}
 
 
 def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:

@@ -10,8 +10,9 @@ import pytest
 from curate.llm.fake_server import FakeLLM
 from curate.store import TASKS
 from curate.detect import REGISTRY, run_detector, list_findings
-from curate.detect.base import COLUMNS, DetectorParams
+from curate.detect.base import COLUMNS, DetectorParams, default_detectors
 from curate.detect.context import Context
+from curate.detect.runs import resolve_auto
 from curate.errors import CurateError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,24 +29,21 @@ def test_detector_contract(name, request):
     assert (ROOT / "tests" / "detect" / f"test_{name.replace('-', '_')}.py").exists(), f"{name} has no test file"
     assert f"`{name}`" in (ROOT / "docs" / "detectors.md").read_text(), f"{name} has no docs entry"
     ctx = Context(ws, dataset)
-    if name == "ensemble":
-        for d in ("knn-vote", "confident-learning"):
-            run_detector(ws, dataset, d, ctx=ctx)
-    det = cls()
-    # arhn runs offline here; its LLM path is driven against a fake server in its own test file.
-    extra: dict = {"judge": "embedding"} if name == "arhn" else {}
-    server = FakeLLM().start() if name == "llm-verify" else None
-    if server is not None:  # it verifies another run's top findings, through the fake endpoint
-        extra = {"run": run_detector(ws, dataset, "knn-vote", ctx=ctx).run_id, "base_url": server.url, "top": 5}
+    # What a detector needs is set up from what it declares, never from its name.
+    if "runs" in cls.needs:  # it combines or verifies other runs: two of the task's default set
+        for d, p in [x for x in default_detectors(ctx) if x[0] != "near-duplicates"][:2]:
+            run_detector(ws, dataset, d, {**p, "classifier": "linear"} if "classifier" in p else p, ctx=ctx)
+    extra: dict = {}
+    if "llm" in cls.needs:  # through the real openai client, against a fake endpoint on loopback
+        server = FakeLLM().start()
         request.addfinalizer(server.stop)
+        extra = {"base_url": server.url, "model": "fake-judge"}
+    det = cls()
     params = cls.Params(**extra)
+    resolve_auto(params, len(ctx.ids))  # as run_detector does before any run
     df = det.run(ctx, params)
     assert list(df.columns) == COLUMNS
-    scope = ctx.split_mask(params.split)
-    if name in ("tacred-is", "tacred-es"):
-        scope &= ctx.negative_mask()
-    if retrieval:
-        scope &= ctx.labels == "negative"
+    scope = det.scope(ctx, params)
     assert len(df) == int(scope.sum()) and df["example_id"].is_unique
     assert set(df["example_id"]) == {ctx.ids[r] for r in np.flatnonzero(scope)}
     assert df["score"].between(0, 1).all()
@@ -97,3 +95,55 @@ def test_a_run_is_reused_only_on_its_own_dataset(small_rel, tmp_path):
     assert small_rel.one("SELECT dataset FROM runs WHERE run_id = ?", [copy.run_id])[0] == "copy"
     assert run_detector(small_rel, "copy", "knn-vote").run_id == copy.run_id
     assert len(list_findings(small_rel, copy.run_id, top=5)) == 5
+
+
+def test_a_new_detector_describes_itself_to_the_core(rel_ws):
+    """A detector with its own variant and ensemble rule needs nothing outside its class: the runs table, the
+    ensemble, the review queue, curate eval and the default set all ask the class."""
+    from pydantic import Field
+
+    from curate.detect import latest_runs
+    from curate.detect.base import Detector, frame
+    from curate.review import QueueFilter, build_queue
+
+    class EchoParams(DetectorParams):
+        flavour: str = Field("plain")
+
+    class Echo(Detector):
+        name = "echo-for-test"
+        description = "scores each example by a hash of its id and the flavour"
+        Params = EchoParams
+
+        @classmethod
+        def variant(cls, params: dict) -> str:
+            return params["flavour"]
+
+        @classmethod
+        def left_out(cls, params: dict) -> str | None:
+            return "it is shy" if params["flavour"] == "shy" else None
+
+        @classmethod
+        def default_runs(cls, ctx: Context) -> list[dict]:
+            return [{"flavour": "sweet"}]
+
+        def run(self, ctx: Context, params: EchoParams):
+            rows = np.flatnonzero(self.scope(ctx, params))
+            score = np.array([hash((ctx.ids[r], params.flavour)) % 1000 / 1000 for r in rows])
+            return frame(ctx, rows, score, [None] * len(rows), ["echo"] * len(rows), [None] * len(rows),
+                         score > 0.9)
+
+    REGISTRY[Echo.name] = Echo
+    try:
+        runs = {f: run_detector(rel_ws, "rel", Echo.name, {"flavour": f}) for f in ("sweet", "sour", "shy")}
+        stored = dict(rel_ws.con.execute("SELECT run_id, variant FROM runs").fetchall())
+        assert {stored[r.run_id] for r in runs.values()} == {"sweet", "sour", "shy"}
+        members = {r.run_id for r in latest_runs(rel_ws, "rel", "ensemble")}
+        assert members == {runs["sweet"].run_id, runs["sour"].run_id}  # each variant a member, the shy one not
+        ens = run_detector(rel_ws, "rel", "ensemble")
+        assert ens.counts["scored"] > 0
+        queued = build_queue(rel_ws, QueueFilter(dataset="rel", flagged_only=False)).runs
+        assert set(queued) == {r.run_id for r in runs.values()}  # the queue shows every variant, not the ensemble
+        assert {r.run_id for r in latest_runs(rel_ws, "rel", "eval")} == {*queued, ens.run_id}
+        assert (Echo.name, {"flavour": "sweet"}) in default_detectors(Context(rel_ws, "rel"))
+    finally:
+        del REGISTRY[Echo.name]

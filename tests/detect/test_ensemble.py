@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from curate.decisions import Decision, record
-from curate.detect import run_detector
+from curate.detect import latest_runs, run_detector
 from curate.detect.ensemble import agreement_weights, combine
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
@@ -103,7 +103,7 @@ def test_the_offline_arhn_judge_is_left_out_unless_named(ret_ws, retrieval_db):
     fn = run_detector(ret_ws, "ret", "false-negatives")
     arhn = run_detector(ret_ws, "ret", "arhn", {"judge": "embedding", "split": None})
     # Its judge is the bi-encoder similarity false-negatives already ranks by: no second opinion, so no member.
-    with pytest.raises(CurateError, match="left out by default: arhn, its offline judge=embedding"):
+    with pytest.raises(CurateError, match=r"left out by default: arhn \(embedding\), its offline judge=embedding"):
         run_detector(ret_ws, "ret", "ensemble")
     named = run_detector(ret_ws, "ret", "ensemble", {"detectors": ["false-negatives", "arhn"]})
     ev = json.loads(ret_ws.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [named.run_id])[0])
@@ -122,7 +122,7 @@ def test_each_llm_judge_is_a_member_and_the_offline_judge_hides_none(ret_ws):
         judged = {m: run_detector(ret_ws, "ret", "arhn", {**small, "base_url": server.url, "model": m}).run_id
                   for m in ("judge-a", "judge-b")}
     offline = run_detector(ret_ws, "ret", "arhn", {"judge": "embedding", "split": None})  # the latest arhn run
-    labels = {run_id: label for _, _, run_id, label in ret_ws.latest_runs("ret")}
+    labels = {r.run_id: r.label for r in latest_runs(ret_ws, "ret")}
     assert labels == {fn.run_id: "false-negatives", judged["judge-a"]: "arhn (judge-a)",
                       judged["judge-b"]: "arhn (judge-b)", offline.run_id: "arhn (embedding)"}
     ens = run_detector(ret_ws, "ret", "ensemble")

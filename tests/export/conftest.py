@@ -65,12 +65,14 @@ def rows_of(ws: Workspace, name: str, *, drop_sentences: bool = False) -> list[t
 
 @pytest.fixture(scope="session")
 def ret_runs(retrieval_db, tmp_path_factory):
-    """The retrieval slice with a false-negatives run and an ARHN run (offline embedding judge)."""
+    """The retrieval slice with a false-negatives run, an ARHN run (offline embedding judge) and a relevance-model
+    run (what the weighted export weighs by)."""
     db, _ = retrieval_db
     copy = tmp_path_factory.mktemp("ret_export") / "ret.duckdb"
     shutil.copy(db, copy)
     ws = Workspace(copy)
     fn = run_detector(ws, "ret", "false-negatives")
     arhn = run_detector(ws, "ret", "arhn", {"judge": "embedding", "answer_threshold": 0.5, "max_negatives": 5})
+    run_detector(ws, "ret", "relevance-model")
     yield ws, fn.run_id, arhn.run_id
     ws.close()

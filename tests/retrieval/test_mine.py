@@ -61,7 +61,7 @@ def test_same_negatives_as_sentence_transformers(ret_ws):
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.util import mine_hard_negatives
 
-    from curate.embed import resolve_model
+    from curate.encode import resolve_model
     from curate.retrieval.pairs import texts_by_id
 
     pairs = load_pairs(ret_ws, "ret")

@@ -35,9 +35,9 @@ def build_review_db(root: Path, retrieval_db: Path | None = None) -> Path:
             embed_dataset(ws, name)
         # The review tests are not about the model: the linear one keeps this session fixture quick.
         for d in ("tacred-is", "knn-vote", "confident-learning"):
-            run_detector(ws, "rel", d, {"model": "linear"} if d == "confident-learning" else None)
+            run_detector(ws, "rel", d, {"classifier": "linear"} if d == "confident-learning" else None)
         for d in ("knn-vote", "confident-learning"):
-            run_detector(ws, "topics", d, {"model": "linear"} if d == "confident-learning" else None)
+            run_detector(ws, "topics", d, {"classifier": "linear"} if d == "confident-learning" else None)
         if retrieval_db is not None:
             run_detector(ws, "ret", "false-negatives")
     return db

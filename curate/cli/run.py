@@ -1,4 +1,4 @@
-"""`curate run`: a YAML recipe run headlessly, for CI (commands registered on curate.cli.app)."""
+"""`curate run` and `recipe-schema`: a YAML recipe run headlessly, for CI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from curate.cli import JsonOpt, app, emit_json, err, handle_errors, out
+from curate.cli.app import JsonOpt, app, emit_json, err, handle_errors, out
 
 
 @app.command()

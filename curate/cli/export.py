@@ -1,4 +1,4 @@
-"""`curate export` and `curate diff`: the cleaned data leaves the store (commands registered on curate.cli.app)."""
+"""`curate export`, `diff` and `export-formats`: the cleaned data leaves the store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from curate.cli import JsonOpt, _kv, app, emit_json, handle_errors, out, workspace
+from curate.cli.app import JsonOpt, key_values, app, emit_json, handle_errors, out, workspace
 
 VariantOpt = typer.Option("reviewed", "--variant", "-V", help="original, reviewed, weighted, IS-E, IS-R, EN, RN, "
                           "ENP, RNP, R, F, RF, or DETECTOR-E / DETECTOR-R.")
@@ -33,7 +33,7 @@ def export_cmd(
     from curate.export import export
 
     with workspace(ctx, read_only=True) as ws:
-        result = export(ws, name, out_dir, variant=variant, fmt=fmt, run=run, options=_kv(option, "--option"),
+        result = export(ws, name, out_dir, variant=variant, fmt=fmt, run=run, options=key_values(option, "--option"),
                         overwrite=overwrite)
     if as_json:
         emit_json(dataclasses.asdict(result))
@@ -56,17 +56,17 @@ def diff(
     as_json: bool = JsonOpt,
 ) -> None:
     """What a variant would change, per split and label, with a few examples of each change; nothing is written."""
-    from curate.export import prepare, summarise
+    from curate import api
 
     with workspace(ctx, read_only=True) as ws:
-        data, used = prepare(ws, name, variant, run=run)
-    s = summarise(data, examples)
+        s = api.diff(ws, name, variant, run=run, examples=examples)
     if as_json:
-        emit_json({**s, "runs": used["runs"], "decisions_used": used["decisions"]})
+        emit_json(s)
         return
+    used = s["decisions_used"]
     out.print(f"{variant}: {s['exported']} of {s['examples']} examples kept, {s['removed']} removed, "
-              f"{s['relabelled']} relabelled" + (f" (decisions used: {used['decisions']})" if used["decisions"] else "")
-              + "".join(f"; run {r['run_id']} applied to {r['applied']}" for r in used["runs"] if "applied" in r))
+              f"{s['relabelled']} relabelled" + (f" (decisions used: {used})" if used else "")
+              + "".join(f"; run {r['run_id']} applied to {r['applied']}" for r in s["runs"] if "applied" in r))
     print_changes(s, limit=examples)
 
 
