@@ -34,14 +34,18 @@ echo "== retrieval: negatives that are really positives (planted false negatives
 $CURATE detect retrieval-sample
 $CURATE findings retrieval-sample -d false-negatives --top 5
 $CURATE eval retrieval-sample --gold sample_data/retrieval/gold.jsonl
-echo "== ARHN through the openai client, against a local fake OpenAI-compatible server (no LLM here)"
+echo "== ARHN through the openai client, against a local fake OpenAI-compatible server (no LLM here): its judge,"
+echo "   fake-word-overlap, is a word-overlap stand-in, not a language model"
 $PY -m curate.llm.fake_server > .fake_llm_url &
 FAKE=$!
 trap 'kill $FAKE 2>/dev/null || true' EXIT
 for _ in $(seq 50); do [ -s .fake_llm_url ] && break; sleep 0.1; done
 export OPENAI_BASE_URL=$(cat .fake_llm_url) NO_PROXY=${NO_PROXY:+$NO_PROXY,}127.0.0.1,localhost
-$CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5 --dry-run
-$CURATE detect retrieval-sample -d arhn -p max_queries=50 -p max_negatives=5
+# Named after the stand-in, so the findings, reports and review UI say arhn (fake-word-overlap), not a real model.
+ARHN=(-d arhn -p max_queries=50 -p max_negatives=5 -p model=fake-word-overlap)
+$CURATE detect retrieval-sample "${ARHN[@]}" --dry-run
+$CURATE detect retrieval-sample "${ARHN[@]}"
+echo "== ARHN's top findings as judged by the stand-in fake-word-overlap (word overlap, not a language model)"
 $CURATE findings retrieval-sample -d arhn --top 3
 kill $FAKE; rm -f .fake_llm_url
 echo "== mining fresh hard negatives (kept below 95% of the positive's score)"
@@ -56,4 +60,5 @@ if [ -n "${CI:-}" ] || [ "${NO_UI:-0}" = 1 ]; then
   exit 0
 fi
 echo "== review UI: open http://localhost:$PORT (keys: K keep, A accept suggestion, D remove, S skip, U undo)"
+echo "   retrieval-sample's arhn (fake-word-overlap) findings come from the word-overlap stand-in, not a language model"
 exec $CURATE --db "$DB" review --port "$PORT"

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import getpass
+import importlib
 import os
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # streamlit puts ui/ itself on the path; the pages import the ui package
-    sys.path.insert(0, str(ROOT))
+HERE = Path(__file__).resolve().parent
+if HERE.name == "_ui":  # installed from a wheel, which ships this folder inside curate
+    PACKAGE = "curate._ui"
+else:  # a checkout's top-level ui/ package: streamlit puts ui/ itself on the path, the pages need its parent
+    PACKAGE = "ui"
+    if str(HERE.parent) not in sys.path:
+        sys.path.insert(0, str(HERE.parent))
 
 import streamlit as st  # noqa: E402
 
 from curate.review import ReviewService  # noqa: E402
-from ui import state as S  # noqa: E402
-from ui.views import empty, review  # noqa: E402
+
+S = importlib.import_module(f"{PACKAGE}.state")
+empty = importlib.import_module(f"{PACKAGE}.views.empty")
+review = importlib.import_module(f"{PACKAGE}.views.review")
 
 st.set_page_config(page_title="curate review", page_icon=":material/rule:", layout="wide")
 

@@ -10,7 +10,9 @@ from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, read_text, 
 from curate.relation import marked_text, spans_from_chars
 
 _HEAD = re.compile(r'^\s*(\S+)\t"?(.*?)"?\s*$')
-_LABEL = re.compile(r"^[A-Za-z][\w\-:/.]*(\((e1|e2),(e1|e2)\))?$")  # also TACRED names: per:title
+# Also TACRED names (per:title): a colon only between two non-empty parts, so a `Comment:` line is no label.
+_LABEL = re.compile(r"^[A-Za-z][\w\-/.]*(:[\w\-/.]+)*(\((e1,e2|e2,e1)\))?$")
+_COMMENT = re.compile(r"^comment\s*(:|$)", re.IGNORECASE)
 _MARK = re.compile(r"</?e[12]>")
 
 
@@ -65,11 +67,14 @@ class SemevalIngestor(Ingestor):
             if not head:
                 raise where.error('expected ID<TAB>"sentence"', "sentence")
             ex_id, sentence = head.group(1), head.group(2)
+            at_label = Where(str(path), line=i + 2)
             if i + 1 >= len(lines) or not lines[i + 1].strip():
-                raise Where(str(path), line=i + 2).error("missing label line after the sentence", "label")
+                raise at_label.error(f"missing label line after the sentence of id '{ex_id}'", "label")
             label = lines[i + 1].strip()
+            if _COMMENT.match(label):
+                raise at_label.error(f"missing label line after the sentence of id '{ex_id}' (found {label!r})", "label")
             if not _LABEL.match(label):
-                raise Where(str(path), line=i + 2).error(f"not a relation label: {label!r}", "label")
+                raise at_label.error(f"not a relation label for id '{ex_id}': {label!r}", "label")
             comment = None
             j = i + 2
             if j < len(lines) and lines[j].startswith("Comment:"):

@@ -1,8 +1,9 @@
 """A small, deterministic OpenAI-compatible chat server on 127.0.0.1, for tests, benchmarks and offline demos.
 
 It answers the ARHN and label-verification prompts by word overlap (a stand-in judge, not a language model),
-can inject faults (429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every request
-it received.
+can inject faults (429, 500, hangs, malformed bodies, non-JSON replies) and latency, and records every chat
+request it received. It goes by the name MODEL (in /v1/models and in every reply, whatever model a request
+names), so a run that passes `model=fake-word-overlap` is labelled as the stand-in it is.
 A passage containing "ignore previous instructions" makes it reply with junk, as a model that obeyed would.
 """
 
@@ -21,6 +22,7 @@ from curate.llm.prompts import NO_ANSWER, NONE_OF_THEM
 STOP = set("a an the of in on at to for is are was were be by with and or what who which where when how does do "
            "did its it this that from as".split())
 INJECTION = re.compile(r"ignore (all )?previous instructions", re.I)
+MODEL = "fake-word-overlap"
 
 
 def _words(text: str) -> set[str]:
@@ -97,6 +99,19 @@ class FakeLLM:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout it was told to have): nothing to report
 
+            def _model(self) -> dict[str, Any]:
+                return {"id": MODEL, "object": "model", "created": 0, "owned_by": "curate (word overlap, not an LLM)"}
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._send(401, b'{"error": {"message": "invalid api key"}}')
+                path = self.path.rstrip("/")
+                if path.endswith("/models"):
+                    return self._send(200, json.dumps({"object": "list", "data": [self._model()]}).encode())
+                if path.endswith(f"/models/{MODEL}"):
+                    return self._send(200, json.dumps(self._model()).encode())
+                self._send(404, b'{"error": {"message": "not found"}}')
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
@@ -120,7 +135,7 @@ class FakeLLM:
                     return self._send(200, b'{"id": "x", "choices": [')
                 user = json.loads(body["messages"][-1]["content"])
                 content = "not json at all" if fault == "junk" else fake_reply(user)
-                reply = {"id": "fake", "object": "chat.completion", "created": 0, "model": body.get("model"),
+                reply = {"id": "fake", "object": "chat.completion", "created": 0, "model": MODEL,
                          "choices": [{"index": 0, "finish_reason": "stop",
                                       "message": {"role": "assistant", "content": content}}],
                          "usage": {"prompt_tokens": length // 4, "completion_tokens": len(content) // 4,
@@ -151,7 +166,8 @@ def main() -> None:
     import argparse
     import sys
 
-    ap = argparse.ArgumentParser(description="Deterministic fake OpenAI-compatible server on 127.0.0.1.")
+    ap = argparse.ArgumentParser(description=f"Deterministic fake OpenAI-compatible server on 127.0.0.1, serving "
+                                 f"'{MODEL}': a word-overlap stand-in, not a language model.")
     ap.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     ap.add_argument("--api-key", default=None, help="require this bearer key")
     args = ap.parse_args()

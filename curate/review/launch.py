@@ -11,11 +11,15 @@ from curate.errors import CurateError
 
 
 def app_path() -> Path:
-    """The review app's entry script (the top-level ui/ folder of the curate checkout)."""
-    path = Path(__file__).resolve().parents[2] / "ui" / "app.py"
-    if not path.exists():
-        raise CurateError(f"the review app is missing ({path}); install curate from its source tree (pip install -e)")
-    return path
+    """The review app's entry script: curate/_ui in an installed wheel, else the checkout's top-level ui/."""
+    package = Path(__file__).resolve().parents[1]
+    # The wheel's copy first: beside an installed curate, a top-level ui/ would be some other distribution's.
+    candidates = [package / "_ui" / "app.py", package.parent / "ui" / "app.py"]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise CurateError(f"the review app is missing (looked for {' and '.join(map(str, candidates))}); "
+                      f"reinstall curate (pip install .) or run it from its source tree")
 
 
 def streamlit_command(app: Path, *, host: str, port: int) -> list[str]:

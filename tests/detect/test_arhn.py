@@ -5,18 +5,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
+from typer.testing import CliRunner
 
+from curate.cli import app
 from curate.detect import run_detector
 from curate.errors import CurateError
 from curate.llm.fake_server import FakeLLM
 from curate.llm.prompts import ANSWER_SYSTEM, RANK_SYSTEM
+from curate.store import Workspace
+from tests.conftest import ROOT
 
 SMALL = {"max_negatives": 3, "max_queries": 40, "split": None, "concurrency": 4, "timeout": 5, "max_retries": 3}
 QUERIES, ANSWERS = 40, 40 * 4  # each judged query: its positive and 3 negatives
@@ -181,3 +189,37 @@ def test_offline_embedding_judge_gives_grounded_snippets(ret_ws):
     texts = dict(ret_ws.con.execute("SELECT id, text FROM examples WHERE dataset = 'ret'").fetchall())
     snippets = [(k, v[3]["snippet"]) for k, v in _findings(ret_ws, run.run_id).items() if v[3] and v[3]["snippet"]]
     assert snippets and all(s in texts[k] for k, s in snippets)
+
+
+def test_fake_server_names_itself_whatever_model_a_request_names(fake):
+    from openai import OpenAI
+
+    with urllib.request.urlopen(f"{fake.url}/models", timeout=5) as r:
+        assert [m["id"] for m in json.loads(r.read())["data"]] == ["fake-word-overlap"]
+    client = OpenAI(base_url=fake.url, api_key="not-needed")
+    reply = client.chat.completions.create(model="gpt-4o-mini", messages=[
+        {"role": "user", "content": json.dumps({"query": "capital of France", "passage": "Paris is the capital."})}])
+    assert reply.model == "fake-word-overlap"
+
+
+def demo_arhn_options() -> list[str]:
+    """The detector options scripts/demo.sh runs ARHN with against the fake server (its first `-d arhn ...`)."""
+    found = re.search(r"-d arhn\b[^)\n]*", (ROOT / "scripts" / "demo.sh").read_text())
+    assert found, "scripts/demo.sh no longer runs arhn"
+    return [a for a in shlex.split(found.group(0)) if a != "--dry-run"]
+
+
+def test_demo_run_against_the_fake_server_is_labelled_with_its_name(retrieval_db, fake, tmp_path):
+    db = tmp_path / "demo.duckdb"
+    shutil.copy(retrieval_db[0], db)
+    options = demo_arhn_options()
+    res = CliRunner().invoke(app, ["--db", str(db), "detect", "ret", *options, "--json"],
+                             env={"OPENAI_BASE_URL": fake.url})
+    assert res.exit_code == 0, res.output
+    asked = {r["model"] for r in fake.requests}
+    assert asked == {"fake-word-overlap"}, (options, asked)
+    with Workspace(db) as ws:
+        labels = [label for kind, _, _, label in ws.latest_runs("ret") if kind == "arhn"]
+        models = [m for (m,) in ws.con.execute("SELECT json_extract_string(params, '$.model') FROM runs "
+                                               "WHERE kind = 'arhn'").fetchall()]
+    assert labels == ["arhn (fake-word-overlap)"] and models == ["fake-word-overlap"], (options, labels)

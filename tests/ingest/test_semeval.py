@@ -51,3 +51,41 @@ def test_bad_input(ws, tmp_path, case, content, where, message):
         ingest(ws, p, "semeval", "sem")
     assert where in str(exc.value) and message in str(exc.value)
     assert snapshot(ws) == before
+
+
+GOOD = '1\t"The <e1>a</e1> b <e2>c</e2>."\nOther\n\n'
+
+
+@pytest.mark.parametrize("line", ["Comment:", "Comment: foo", "Comment:foo", "comment:", "Comment"])
+def test_comment_in_place_of_the_label_is_refused(ws, tmp_path, line):
+    # The second record's label line is missing: its sentence is followed directly by the Comment line.
+    before = snapshot(ws)
+    p = tmp_path / "no_label.txt"
+    p.write_text(GOOD + f'7\t"The <e1>d</e1> e <e2>f</e2>."\n{line}\n\n')
+    with pytest.raises(InputError) as exc:
+        ingest(ws, p, "semeval", "sem")
+    msg = str(exc.value)
+    assert str(p) in msg and "line 5" in msg and "id '7'" in msg and "missing label line" in msg, msg
+    assert snapshot(ws) == before
+
+
+@pytest.mark.parametrize("label", ["Other:", "per:", "per::title", "per:title:", "Cause-Effect(e1,e1)",
+                                   "Cause-Effect(e2,e2)"])
+def test_near_miss_labels_are_refused(ws, tmp_path, label):
+    before = snapshot(ws)
+    p = tmp_path / "bad_label.txt"
+    p.write_text(GOOD + f'7\t"The <e1>d</e1> e <e2>f</e2>."\n{label}\nComment:\n\n')
+    with pytest.raises(InputError) as exc:
+        ingest(ws, p, "semeval", "sem")
+    msg = str(exc.value)
+    assert str(p) in msg and "line 5" in msg and f"not a relation label for id '7': {label!r}" in msg, msg
+    assert snapshot(ws) == before
+
+
+def test_relation_names_with_colons_and_directions_still_ingest(ws, tmp_path):
+    labels = ["per:title", "org:top_members/employees", "no_relation", "Cause-Effect(e2,e1)", "Other"]
+    p = tmp_path / "ok.txt"
+    p.write_text("".join(f'{n}\t"The <e1>a</e1> b <e2>c{n}</e2>."\n{label}\nComment: fine\n\n'
+                         for n, label in enumerate(labels, start=1)))
+    ingest(ws, p, "semeval", "sem")
+    assert list(ws.examples_frame("sem")["label"]) == labels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from curate.review import QueueFilter, ReviewService
-from ui import state as S
+from .. import state as S  # relative: the package is ui in a checkout, curate._ui when installed
 
 STATUS_CHOICES = ["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
 ANY = "(any)"

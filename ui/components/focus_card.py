@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.components.example import card_html
+from .example import card_html  # relative: the package is ui in a checkout, curate._ui when installed
 
 HERE = Path(__file__).parent
 KEY = "rv_card"

@@ -20,10 +20,11 @@ from curate.review.cards import cards
 from curate.review.page import page_state
 from curate.review.queue import Queue
 from curate.similar import similar
-from ui import state as S
-from ui.components.evidence import render_findings
-from ui.components.focus_card import pressed, render_card
-from ui.components.filters import render_filters
+# Relative: a checkout imports this package as ui, an installed wheel as curate._ui.
+from .. import state as S
+from ..components.evidence import render_findings
+from ..components.filters import render_filters
+from ..components.focus_card import pressed, render_card
 
 SHORTCUTS = [("K", "keep"), ("A", "accept the suggested label"), ("L", "relabel to the picked label"),
              ("D", "remove"), ("S", "skip"), ("N", "next"), ("P", "previous"), ("U", "undo your last step")]
