@@ -18,7 +18,7 @@ else:  # a checkout's top-level ui/ package: streamlit puts ui/ itself on the pa
 
 import streamlit as st  # noqa: E402
 
-from curate.review import ReviewService  # noqa: E402
+from curate.review import ReviewService, datasets_with_findings  # noqa: E402
 
 S = importlib.import_module(f"{PACKAGE}.state")
 empty = importlib.import_module(f"{PACKAGE}.views.empty")
@@ -34,11 +34,7 @@ if not Path(DB).exists():
     empty.render(DB, [])
     st.stop()
 datasets = svc.call(lambda ws: ws.datasets())
-with_runs = svc.call(lambda ws: [r[0] for r in ws.con.execute(
-    "SELECT DISTINCT dataset FROM runs r WHERE status = 'done' AND EXISTS "
-    "(SELECT 1 FROM findings f WHERE f.run_id = r.run_id) ORDER BY 1").fetchall()])
-known = {d["name"] for d in datasets}
-with_runs = [d for d in with_runs if d in known]
+with_runs = svc.call(datasets_with_findings)
 if not with_runs:
     empty.render(DB, datasets)
     st.stop()

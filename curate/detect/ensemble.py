@@ -1,14 +1,13 @@
 """Ensemble: one ranking from several detector runs, by agreement-weighted rank averaging or by weights fitted on
 reviewed decisions.
 
-Two choices make the default better than plain rank averaging (measured on the five planted-noise sets in
-benchmarks/README.md: the mean gap to the best member went from -0.104 to -0.020 AUPRC): an example is averaged
-over the runs that scored it (IS scores only negatives; a positive gets no vote from it rather than a vote of
-0), and each run weighs by the square of its agreement with the other runs at the top of the ranking, so a run
-that is near random on this data (it disagrees with everyone) counts little. near-duplicates ranks copies, not
-label errors, and is left out unless named, as is ARHN with its offline embedding judge (the same similarity
-false-negatives ranks by; on the sample triplets any weight on it lowered AUPRC); each model variant of a
-detector (model=linear, model=finetune, predictions=FILE) is a member of its own.
+Two choices make the default better than plain rank averaging (the measurements are in docs/detectors.md and
+benchmarks/README.md): an example is averaged over the runs that scored it (IS scores only negatives; a positive
+gets no vote from it rather than a vote of 0), and each run weighs by the square of its agreement with the other
+runs at the top of the ranking, so a run that is near random on this data (it disagrees with everyone) counts
+little. Which runs join by default is each detector's answer (Detector.left_out, through
+curate.detect.runs.latest_runs); each variant of a detector (classifier=linear, classifier=finetune,
+predictions=FILE, an LLM judge) is a member of its own.
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ from curate.detect.runs import latest_runs
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
 
-# Measured on the planted-noise sets (AUPRC, every run of every variant; spearman^2 -> top 5% overlap^2):
-# SemEval 0.599 -> 0.659 (best member 0.645), synthetic relations 0.906 -> 0.953, WNUT spans 0.509 -> 0.526,
-# topics 0.997 -> 0.997; the top 10% gave 0.659 / 0.919 / 0.499 / 0.997.
+# Agreement is read in each run's top 5% (the top 10% and rank correlations were tried: docs/detectors.md).
 AGREEMENT_TOP = 0.05
 Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?"
 
@@ -50,8 +47,8 @@ class Params(DetectorParams):
     min_votes: int = Field(2, ge=1, description="flag examples flagged by at least this many runs")
     missing: Literal["skip", "zero"] = Field(
         "skip", description="an example a run did not score: 'skip' leaves that run out of its mean; 'zero' counts "
-        "it as the run's lowest score (measured with the earlier rank-correlation weights: better where most errors "
-        "hide under the negative label, as on SemEval: 0.57 against 0.48; worse on the other planted-noise sets)")
+        "it as the run's lowest score (docs/detectors.md: better where most errors hide under the negative label, "
+        "as on SemEval; worse on the other planted-noise sets)")
 
 
 @register
@@ -95,7 +92,7 @@ class Ensemble(Detector):
             votes_on = scored if params.missing == "skip" else np.ones_like(scored)
             # With skip, ranks are taken over all the rows with unscored examples at the bottom, so a run
             # that scores a subset (IS: the negatives) ranks them above the rest: measured better than
-            # ranking within the subset (mean gap to the best member -0.020 against -0.031 AUPRC).
+            # ranking within the subset (docs/detectors.md).
             combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement")
         suggested = []
         for i in ids:

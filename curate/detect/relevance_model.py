@@ -3,8 +3,7 @@ labels, out of fold and grouped by query, scored by cleanlab; a negative it call
 
 Similarity in the bi-encoder's space says what the encoder thinks relevant; this model learns what *these*
 labels call relevant, from the standard pair features [q * p ; |q - p|] of the frozen vectors, so its errors
-differ from the similarity rules of false-negatives (measured on the sample triplets: AUPRC 0.63 alone, 0.81
-rank-averaged with false-negatives' 0.71)."""
+differ from the similarity rules of false-negatives (docs/detectors.md has what each gives alone and together)."""
 
 from __future__ import annotations
 

@@ -170,9 +170,8 @@ def cap_flags(df: pd.DataFrame, max_share: float | None, noise_rate: float | Non
     never fewer than MIN_FLAG_CAP) stay flagged, the highest scores first. Scores are untouched, so rankings and
     AUPRC do not change.
 
-    cleanlab's noise-rate estimate is reported but does not raise the cap: from the frozen-embedding model it
-    was 6.2% on the relation sample (true 2.7%), 37% on SemEval with planted noise (true 11%) and 6.9% on the
-    topics (true 8.4%), i.e. inflated by the model's own errors wherever that model is weak."""
+    cleanlab's noise-rate estimate is reported but does not raise the cap: it is inflated by the model's own
+    errors wherever that model is weak (README.md gives the figures on the planted-noise sets)."""
     info: dict[str, Any] = {}
     if noise_rate is not None:
         info["estimated_noise_rate"] = round(noise_rate, 4)

@@ -2,10 +2,12 @@
 
 from curate.review.actions import SUGGESTED, bulk_apply, bulk_preview, decide
 from curate.review.example import ExampleView, load_example
-from curate.review.queue import Queue, QueueFilter, build_queue, next_unreviewed, progress, statuses
+from curate.review.queue import (Queue, QueueFilter, build_queue, datasets_with_findings, filter_choices,
+                                 next_unreviewed, progress, statuses)
 from curate.review.service import ReviewService
 
 __all__ = [
     "SUGGESTED", "ExampleView", "Queue", "QueueFilter", "ReviewService", "build_queue", "bulk_apply",
-    "bulk_preview", "decide", "load_example", "next_unreviewed", "progress", "statuses",
+    "bulk_preview", "datasets_with_findings", "decide", "filter_choices", "load_example", "next_unreviewed",
+    "progress", "statuses",
 ]

@@ -107,6 +107,28 @@ def resolve_runs(ws: Workspace, flt: QueueFilter) -> dict[str, str]:
     return {r.run_id: r.label for r in latest_runs(ws, flt.dataset, "queue", flt.detectors)}
 
 
+Q_WITH_FINDINGS = """
+    SELECT DISTINCT r.dataset FROM runs r JOIN datasets d ON d.name = r.dataset
+    WHERE r.status = 'done' AND EXISTS (SELECT 1 FROM findings f WHERE f.run_id = r.run_id) ORDER BY 1
+"""
+Q_KINDS = "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND status = 'done' ORDER BY kind"
+Q_LABEL_CHOICES = "SELECT DISTINCT label FROM examples WHERE dataset = ? AND label IS NOT NULL ORDER BY 1"
+Q_SPLIT_CHOICES = "SELECT DISTINCT split FROM examples WHERE dataset = ? ORDER BY 1"
+
+
+def datasets_with_findings(ws: Workspace) -> list[str]:
+    """Datasets with at least one finished run that has findings: the ones a review queue can show."""
+    return [r[0] for r in ws.con.execute(Q_WITH_FINDINGS).fetchall()]
+
+
+def filter_choices(ws: Workspace, dataset: str) -> dict[str, list[str]]:
+    """What a queue filter can pick on a dataset: detectors with runs ('kinds'), labels and splits."""
+    def column(sql: str) -> list[str]:
+        return [r[0] for r in ws.con.execute(sql, [dataset]).fetchall()]
+
+    return {"kinds": column(Q_KINDS), "labels": column(Q_LABEL_CHOICES), "splits": column(Q_SPLIT_CHOICES)}
+
+
 def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
     """The findings matching a filter, one row per example, flagged by most runs and highest score first."""
     ws.dataset(flt.dataset)

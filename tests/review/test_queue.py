@@ -106,3 +106,23 @@ def test_each_model_variant_is_its_own_run_in_the_queue_and_the_example(rws, tmp
     assert set(named.runs) == {own.run_id, linear}
     view = load_example(rws, "rel", rows[0][0])
     assert {"confident-learning", "confident-learning (predictions)"} <= {f["detector"] for f in view.findings}
+
+
+def test_what_the_sidebar_offers_comes_from_the_review_layer(rws):
+    from curate.review import datasets_with_findings, filter_choices
+
+    assert datasets_with_findings(rws) == ["rel", "ret", "topics"]
+    rws.con.execute("DELETE FROM findings WHERE run_id IN (SELECT run_id FROM runs WHERE dataset = 'topics')")
+    assert datasets_with_findings(rws) == ["rel", "ret"]  # runs without findings give no queue
+    got = filter_choices(rws, "rel")
+    assert got["kinds"] == ["confident-learning", "knn-vote", "tacred-is"]
+    assert got["splits"] == ["dev", "train"] and "no_relation" in got["labels"] and None not in got["labels"]
+
+
+def test_the_ui_runs_no_sql_of_its_own():
+    from pathlib import Path
+
+    ui = Path(__file__).resolve().parents[2] / "ui"
+    for path in ui.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert ".execute(" not in text and ".con." not in text and "SELECT " not in text, path

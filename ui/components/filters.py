@@ -4,24 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from curate.review import QueueFilter, ReviewService
+from curate.review import QueueFilter, ReviewService, filter_choices
 from .. import state as S  # relative: the package is ui in a checkout, curate._ui when installed
 
 STATUS_CHOICES = ["all", "unreviewed", "reviewed", "kept", "relabelled", "removed"]
 ANY = "(any)"
-
-
-def _kinds(ws, dataset: str) -> list[str]:
-    return [r[0] for r in ws.con.execute(
-        "SELECT DISTINCT kind FROM runs WHERE dataset = ? AND status = 'done' ORDER BY kind", [dataset]).fetchall()]
-
-
-def _choices(ws, dataset: str) -> dict:
-    labels = [r[0] for r in ws.con.execute(
-        "SELECT DISTINCT label FROM examples WHERE dataset = ? AND label IS NOT NULL ORDER BY 1", [dataset]).fetchall()]
-    splits = [r[0] for r in ws.con.execute(
-        "SELECT DISTINCT split FROM examples WHERE dataset = ? ORDER BY 1", [dataset]).fetchall()]
-    return {"kinds": _kinds(ws, dataset), "labels": labels, "splits": splits}
 
 
 def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
@@ -41,7 +28,7 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
     dataset = sb.selectbox("Dataset", datasets, key=S.DATASET)
     cached = st.session_state.get("rv_choices")
     if cached is None or cached[0] != dataset:  # labels, splits and detectors change only with new runs
-        cached = st.session_state["rv_choices"] = (dataset, svc.call(_choices, dataset))
+        cached = st.session_state["rv_choices"] = (dataset, svc.call(filter_choices, dataset))
     ch = cached[1]
     for k, allowed in (("rv_f_detectors", ch["kinds"]),):
         st.session_state[k] = [d for d in st.session_state.get(k, []) if d in allowed]
