@@ -31,6 +31,7 @@ def main() -> None:
         save("embed", bench_embed.run(sizes["embed"]))
     if "backends" in chosen:
         save("backends", bench_backends.run(sizes["backends"]), table=True)
+        save("backends_whole", bench_backends.run_whole(), table=True)
     if "detect" in chosen:
         save("detect", bench_detect.run(sizes["detect"]))
     if "mine" in chosen:

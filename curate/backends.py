@@ -9,10 +9,12 @@ sentence-transformers modules.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -20,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.encode import BATCH_SIZE, TorchEncoder
+from curate.encode import BATCH_SIZE, TorchEncoder, load_model
 from curate.errors import CurateError
 from curate.hashing import file_hash
+from curate.onnx_encoder import ModelLayout, OnnxEncoder
 
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "torch-fp16")
 # When a dataset has complete vectors from several backends, readers take the first of these.
@@ -47,10 +50,10 @@ class Opened:
 
 def onnx_missing() -> str | None:
     """Why the ONNX backends cannot run here (a package to install), or None."""
-    for module in ("onnxruntime", "onnx"):
-        try:
-            __import__(module)
-        except ImportError:
+    import importlib.util
+
+    for module in ("onnxruntime", "onnx"):  # looked up, not imported: onnx alone takes a while to import
+        if importlib.util.find_spec(module) is None:
             return f"{module} is not installed (pip install 'curate[onnx]')"
     return None
 
@@ -64,9 +67,13 @@ def export_root() -> Path:
 
 def export_key(source: str, variant: str) -> str:
     """Export cache key: the model folder's files (path, size, mtime), torch version, opset and variant."""
-    import torch
+    from importlib.metadata import PackageNotFoundError, version
 
-    h = hashlib.sha256(json.dumps([EXPORT_VERSION, OPSET, variant, torch.__version__]).encode())
+    try:
+        torch_version = version("torch")  # read from the installed metadata: no torch import to open an export
+    except PackageNotFoundError:
+        torch_version = "none"
+    h = hashlib.sha256(json.dumps([EXPORT_VERSION, OPSET, variant, torch_version]).encode())
     root = Path(source)
     for p in sorted(root.rglob("*")) if root.is_dir() else []:
         if p.is_file():
@@ -75,23 +82,6 @@ def export_key(source: str, variant: str) -> str:
     if not root.is_dir():
         h.update(source.encode())
     return h.hexdigest()[:16]
-
-
-def _pooling(st) -> tuple[str, bool]:
-    """The model's sentence pooling mode and whether it normalises, read from its modules."""
-    mode, normalise = None, False
-    for module in st:
-        kind = type(module).__name__
-        if kind == "Pooling":
-            mode = module.pooling_mode if isinstance(module.pooling_mode, str) else "+".join(module.pooling_mode)
-        elif kind == "Normalize":
-            normalise = True
-        elif kind not in ("Transformer",):
-            raise CurateError(f"the ONNX backend supports Transformer, Pooling and Normalize modules; this model "
-                              f"has {kind}: use --backend torch")
-    if mode not in ("mean", "cls", "max"):
-        raise CurateError(f"the ONNX backend supports mean, cls and max pooling, not {mode!r}: use --backend torch")
-    return mode, normalise
 
 
 def _int8_nodes(model) -> list[str]:
@@ -147,83 +137,40 @@ def _export(st, folder: Path, variant: str) -> float:
     return time.perf_counter() - started
 
 
-class OnnxEncoder:
-    """A sentence-transformers model's transformer run by onnxruntime, with the model's pooling: encode() and
-    token_states() mirror what curate reads from the torch model."""
+def _intact(folder: Path, variant: str) -> tuple[dict | None, list[str]]:
+    """An export folder's metadata when the export in it is complete and matches its checksum; notes say why not."""
+    meta_path, model_path = folder / "meta.json", folder / "model.onnx"
+    if meta_path.exists() and model_path.exists():
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (OSError, ValueError):
+            return None, [f"{variant}: unreadable export metadata in {folder}; rebuilding"]
+        if meta.get("sha256") != file_hash(model_path):
+            return None, [f"{variant}: the exported model in {folder} does not match its checksum; rebuilding"]
+        return meta, []
+    return None, ([f"{variant}: incomplete export in {folder}; rebuilding"] if folder.exists() else [])
 
-    def __init__(self, st, path: Path, variant: str):
-        import onnxruntime as ort
 
-        self.variant = variant
-        self.path = path
-        self.tokenizer = st.tokenizer
-        self.max_seq_length = st.max_seq_length
-        self._dim = st.get_embedding_dimension()
-        self._pool, self._normalise = _pooling(st)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 0
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in ort.get_available_providers()]
-        self.session = ort.InferenceSession(str(path), opts, providers=providers)
-        self._inputs = [i.name for i in self.session.get_inputs()]
+def export_folder(source: str, variant: str) -> Path:
+    """Where a model's export of a variant lives."""
+    return export_root() / f"{Path(source).name}-{export_key(source, variant)}-{variant}"
 
-    def get_embedding_dimension(self) -> int:
-        """Width of the sentence vector."""
-        return self._dim
 
-    def token_states(self, texts: list[str], offsets: bool = False):
-        """(token states [batch, tokens, dim], pooled sentence vectors, char offsets or None) from one
-        tokenisation of the batch."""
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_seq_length,
-                             return_tensors="np", return_offsets_mapping=offsets)
-        tokens = self.session.run(None, {n: enc[n].astype(np.int64) for n in self._inputs})[0]
-        mask = enc["attention_mask"].astype(np.float32)[..., None]
-        if self._pool == "mean":
-            sent = (tokens * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-        elif self._pool == "cls":
-            sent = tokens[:, 0]
-        else:
-            sent = np.where(mask > 0, tokens, -1e9).max(axis=1)
-        if self._normalise:
-            sent = sent / np.maximum(np.linalg.norm(sent, axis=1, keepdims=True), 1e-12)
-        return tokens, sent.astype(np.float32), (enc["offset_mapping"].tolist() if offsets else None)
-
-    def encode(self, texts: list[str], batch_size: int = BATCH_SIZE, normalize_embeddings: bool = True,
-               show_progress_bar: bool = False) -> np.ndarray:
-        """Sentence vectors in input order; batches of similar length, as sentence-transformers does."""
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
-        order = np.argsort([-len(t) for t in texts], kind="stable")
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            out[idx] = self.token_states([texts[i] for i in idx])[1]
-        if normalize_embeddings:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
-        return out
+def _layout(source: str, st) -> ModelLayout:
+    return ModelLayout.read(source) or ModelLayout.of_model(st)
 
 
 def open_onnx(st, source: str, variant: str) -> tuple[OnnxEncoder, list[str]]:
     """The ONNX encoder for a model, exported on first use and re-used after; a corrupt or stale export is
     rebuilt. Returns the encoder and notes for the user."""
-    folder = export_root() / f"{Path(source).name}-{export_key(source, variant)}-{variant}"
-    meta_path, model_path = folder / "meta.json", folder / "model.onnx"
-    notes = []
-    meta = None
-    if meta_path.exists() and model_path.exists():
-        try:
-            meta = json.loads(meta_path.read_text())
-            if meta.get("sha256") != file_hash(model_path):
-                notes.append(f"{variant}: the exported model in {folder} does not match its checksum; rebuilding")
-                meta = None
-        except (OSError, ValueError):
-            notes.append(f"{variant}: unreadable export metadata in {folder}; rebuilding")
-            meta = None
-    elif folder.exists():
-        notes.append(f"{variant}: incomplete export in {folder}; rebuilding")
+    folder = export_folder(source, variant)
+    model_path = folder / "model.onnx"
+    meta, notes = _intact(folder, variant)
     if meta is not None:
         try:
-            return OnnxEncoder(st, model_path, variant), notes
+            return OnnxEncoder(source, model_path, variant, _layout(source, st), st), notes
+        except CurateError:
+            raise
         except Exception as exc:  # onnxruntime raises its own exception types for a damaged graph
             notes.append(f"{variant}: onnxruntime cannot load {model_path} ({str(exc).splitlines()[0][:120]}); "
                          f"rebuilding")
@@ -231,9 +178,24 @@ def open_onnx(st, source: str, variant: str) -> tuple[OnnxEncoder, list[str]]:
     seconds = _export(st, folder, variant)
     meta = {"variant": variant, "source": source, "sha256": file_hash(model_path), "export_seconds": round(seconds, 2),
             "opset": OPSET, "version": EXPORT_VERSION}
-    meta_path.write_text(json.dumps(meta, indent=2))
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2))
     notes.append(f"{variant}: exported the model once in {seconds:.1f}s to {folder}")
-    return OnnxEncoder(st, model_path, variant), notes
+    return OnnxEncoder(source, model_path, variant, _layout(source, st), st), notes
+
+
+def cached_onnx(source: str, variant: str) -> tuple[OnnxEncoder, dict] | None:
+    """A model's intact export of a variant that already carries its guard verdict, opened without loading torch
+    or sentence-transformers (None when the model has to be loaded: no export yet, no verdict, or a model folder
+    curate cannot read as files)."""
+    folder = export_folder(source, variant)
+    meta, _ = _intact(folder, variant)
+    layout = ModelLayout.read(source)
+    if meta is None or "guard" not in meta or layout is None or not (Path(source) / "tokenizer.json").is_file():
+        return None
+    try:
+        return OnnxEncoder(source, folder / "model.onnx", variant, layout), meta
+    except Exception:  # a damaged graph: the full path rebuilds it with a message
+        return None
 
 
 def compare(reference: np.ndarray, other: np.ndarray, k: int = GUARD_K) -> dict:
@@ -341,3 +303,35 @@ def open_auto(st, source: str, texts: list[str]) -> Opened:
         return Opened(TorchEncoder(st), "torch", [f"backend auto: torch, because the ONNX backend failed: {first}"])
     opened.notes.insert(0, "backend auto: onnx (fp32, onnxruntime)")
     return opened
+
+
+def cuda_possible() -> bool:
+    """Whether a CUDA device may be here, answered without importing torch where the system can tell (no NVIDIA
+    device files on Linux, never on macOS)."""
+    if sys.platform.startswith("linux") and not glob.glob("/dev/nvidia[0-9]*"):
+        return False
+    if sys.platform == "darwin":
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def open_encoder(source: str, backend: str, texts: list[str], *, force: bool = False,
+                 device: str | None = None) -> Opened:
+    """The encoder for a backend ('auto' decides as open_auto does), loading torch and the sentence-transformers
+    model only when something needs them: a torch backend, a GPU, an export not made yet or not yet guarded.
+    An ONNX export that passed its guard opens from its folder alone (seconds saved on every embed)."""
+    if backend not in BACKENDS:
+        raise CurateError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    gpu = device == "cuda" or (device is None and cuda_possible())
+    if backend in ("onnx", "onnx-int8") or (backend == "auto" and not gpu and onnx_missing() is None):
+        variant = "onnx" if backend == "auto" else backend
+        if onnx_missing() is None:
+            found = cached_onnx(source, variant)
+            if found is not None and (found[1]["guard"]["passed"] or force):
+                encoder, meta = found
+                notes = ["backend auto: onnx (fp32, onnxruntime)"] if backend == "auto" else []
+                return Opened(encoder, variant, [*notes, _verdict(variant, meta["guard"], force)])
+    st = load_model(source, device or ("cuda" if gpu else "cpu"))
+    return open_auto(st, source, texts) if backend == "auto" else open_backend(st, source, backend, texts, force=force)

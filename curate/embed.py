@@ -167,7 +167,7 @@ def embed_dataset(
 
     backend 'auto' keeps to the backend a dataset was already embedded with; for a new one it takes onnx fp32
     when onnxruntime is installed and its export passes the guard, else torch (see curate.backends)."""
-    from curate.backends import BACKENDS, open_auto, open_backend
+    from curate.backends import BACKENDS, open_encoder
 
     if backend not in BACKENDS:
         raise CurateError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
@@ -186,14 +186,8 @@ def embed_dataset(
     result = EmbedResult(name, spec.model_id, key.representation, int(total), int(total) - len(missing), 0, 0.0,
                          backend=key.backend)
     if missing:
-        import torch
-
         t = time.perf_counter()
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        st = load_model(spec.source, device)
-        texts = [t_ for _, t_, _ in missing]
-        opened = open_auto(st, spec.source, texts) if chosen == "auto" else open_backend(
-            st, spec.source, chosen, texts, force=force)
+        opened = open_encoder(spec.source, chosen, [m[1] for m in missing], force=force, device=device)
         result.timings["open"] = round(time.perf_counter() - t, 3)
         result.notes = opened.notes
         if opened.backend != key.backend:

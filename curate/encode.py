@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -86,6 +87,11 @@ class Encoder(Protocol):
     def token_states(self, texts: list[str], offsets: bool = False) -> tuple[np.ndarray, np.ndarray, Any]:
         """(token states [batch, tokens, dim], pooled sentence vectors, char offsets or None) of one batch."""
 
+    def token_batches(self, texts: list[str], batch_size: int = BATCH_SIZE,
+                      offsets: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
+        """(rows of texts, token states, sentence vectors, char offsets [batch, tokens, 2] or None) per batch, the
+        batches of similar length and in any order."""
+
 
 class TorchEncoder:
     """A sentence-transformers model on torch behind the Encoder protocol."""
@@ -120,6 +126,20 @@ class TorchEncoder:
             res = self.st(feats)
         return res["token_embeddings"].float().cpu().numpy(), res["sentence_embedding"].float().cpu().numpy(), spans
 
+    def token_batches(self, texts: list[str], batch_size: int = BATCH_SIZE,
+                      offsets: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, Any]]:
+        """(rows, token states, sentence vectors, char offsets [batch, tokens, 2] or None), longest texts first."""
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            tokens, sent, spans = self.token_states([texts[i] for i in rows], offsets=offsets)
+            if spans is not None:  # ragged lists, padded to the batch's token count
+                padded = np.zeros((len(rows), tokens.shape[1], 2), dtype=np.int64)
+                for r, row in enumerate(spans):
+                    padded[r, : len(row)] = row
+                spans = padded
+            yield rows, tokens, sent, spans
+
 
 def encode_texts(encoder: Encoder, texts: list[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
     """L2-normalised float32 sentence vectors (pooled as the model defines it)."""
@@ -142,24 +162,25 @@ def encode_spans(encoder: Encoder, metas: list[dict[str, Any]], batch_size: int 
 def encode_marked(encoder: Encoder, marked: list[tuple[str, list[tuple[int, int]]]],
                   batch_size: int = BATCH_SIZE) -> np.ndarray:
     """[sentence ; mean of each char span's wordpieces ...], each part and the whole L2-normalised, from one
-    pass over each text (longest first, so batches carry little padding)."""
+    pass over each text."""
     dim = encoder.get_embedding_dimension()
     parts_n = 1 + (len(marked[0][1]) if marked else 0)
     out = np.zeros((len(marked), parts_n * dim), dtype=np.float32)
     if not marked:
         return out
-    order = np.argsort([-len(t) for t, _ in marked], kind="stable")
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
-        tokens, sent, offsets = encoder.token_states([marked[i][0] for i in idx], offsets=True)
-        for row, i in enumerate(idx):
-            parts = [sent[row]]
-            for lo, hi in marked[i][1]:
-                pos = span_positions(offsets[row], lo, hi)
-                # A span cut off by truncation falls back to the sentence vector.
-                parts.append(tokens[row, pos].mean(axis=0) if pos else sent[row])
-            parts = [p / max(np.linalg.norm(p), 1e-12) for p in parts]
-            out[i] = np.concatenate(parts) / np.sqrt(float(parts_n))
+    spans = np.asarray([s for _, s in marked], dtype=np.int64).reshape(len(marked), parts_n - 1, 2)
+    for rows, tokens, sent, offsets in encoder.token_batches([t for t, _ in marked], batch_size, offsets=True):
+        parts = [sent]
+        start, end = offsets[..., 0], offsets[..., 1]
+        for k in range(parts_n - 1):
+            lo, hi = spans[rows, k, 0][:, None], spans[rows, k, 1][:, None]
+            # Wordpieces inside the span (special tokens and padding have empty offsets).
+            inside = ((end > start) & (start >= lo) & (end <= hi)).astype(np.float32)
+            count = inside.sum(axis=1, keepdims=True)
+            mean = (tokens * inside[..., None]).sum(axis=1) / np.maximum(count, 1.0)
+            parts.append(np.where(count > 0, mean, sent))  # a span cut off by truncation: the sentence vector
+        parts = [p / np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12) for p in parts]
+        out[rows] = np.concatenate(parts, axis=1) / np.sqrt(float(parts_n))
     return out
 
 

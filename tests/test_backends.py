@@ -157,3 +157,31 @@ def test_torch_fp16_is_guarded_cached_apart_and_leaves_the_fp32_model_alone(ws, 
     monkeypatch.setitem(GUARD_MIN_COSINE, "torch-fp16", 1.01)
     with pytest.raises(CurateError, match="torch-fp16 against torch .* below the guard .*min cosine 1.01"):
         open_backend(model, resolve_model().source, "torch-fp16", ["one sentence", "another one", "a third"])
+
+
+def test_onnx_tokenises_as_the_model_does_and_a_guarded_export_opens_without_torch(ws, tmp_path, model,
+                                                                                     semeval_train_lines):
+    import subprocess
+
+    from curate.onnx_encoder import ModelLayout
+
+    source = resolve_model().source
+    metas = semeval(ws, tmp_path, semeval_train_lines)
+    texts = [" ".join(m["token"]) for m in metas] + ["A much longer text " * 80]  # one past the length limit
+    encoder = open_backend(model, source, "onnx", texts).encoder  # exported and guarded once
+    layout = ModelLayout.read(source)
+    assert layout == ModelLayout.of_model(model) == ModelLayout(384, 256, "mean", True)
+    ours = [e.ids for e in encoder.tokenizer.encode_batch(texts)]
+    theirs = model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)["input_ids"]
+    assert ours == theirs and len(ours[-1]) == 256
+    # Batches of the encoder come in any order, from all cores: the vectors still land on their rows.
+    got = encoder.encode(texts[:-1], batch_size=4)
+    ref = model.encode(texts[:-1], normalize_embeddings=True)
+    assert float((got * ref).sum(axis=1).min()) >= 0.9999
+    ws.close()
+    code = ("import sys, json; from curate.store import Workspace; from curate.embed import embed_dataset; "
+            f"r = embed_dataset(Workspace({str(tmp_path / 'ws.duckdb')!r}), 'sem'); "
+            "print(json.dumps([r.backend, r.computed, 'torch' in sys.modules, 'sentence_transformers' in sys.modules]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert json.loads(out.stdout.splitlines()[-1]) == ["onnx", len(metas), False, False]
