@@ -20,11 +20,11 @@ from benchmarks.bench_quality import CACHE, DATASETS as QUALITY, ROOT, SEMEVAL_T
 
 SEMEVAL_TRAIN = ROOT.parent / "shared" / "data" / "semeval2010_task8" / "TRAIN_FILE.TXT"
 RATES = (0.05, 0.10, 0.20, 0.30)
-# confident-learning with the linear model on every set (its model=auto default fine-tunes the smaller ones: the
+# confident-learning with the linear model on every set (its classifier=auto default fine-tunes the smaller ones: the
 # fine-tuned figures are in the quality table), so the rows compare like with like across sizes.
 # The ensemble combines exactly these runs (named, as the workspace keeps earlier benchmarks' runs of each set);
 # a last row gives what a user gets from `curate detect` with no options, then `-d ensemble`.
-CURATE = [("tacred-is", {}), ("knn-vote", {}), ("confident-learning", {"model": "linear"})]
+CURATE = [("tacred-is", {}), ("knn-vote", {}), ("confident-learning", {"classifier": "linear"})]
 DEFAULTS = "ensemble (curate detect defaults)"
 
 
@@ -161,7 +161,7 @@ def run() -> list[dict]:
                 runs[det] = run_detector(ws, name, det, params, ctx=ctx, force=True).run_id
             runs["ensemble"] = run_detector(ws, name, "ensemble", {"runs": list(runs.values())}, ctx=ctx,
                                             force=True).run_id
-            # model=auto resolved on this machine; identical runs above are reused.
+            # classifier=auto resolved on this machine; identical runs above are reused.
             defaults = [run_detector(ws, name, det, params, ctx=ctx).run_id for det, params in default_detectors(ctx)]
             rows += measure(ws, name, Path(gold), runs, defaults)
     return rows

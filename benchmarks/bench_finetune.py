@@ -1,4 +1,4 @@
-"""model=finetune cost on real text: the frozen pass and one training epoch over real SemEval-2010 sentences
+"""classifier=finetune cost on real text: the frozen pass and one training epoch over real SemEval-2010 sentences
 (mixed length, typed entity markers), in a fresh process, with its peak RSS."""
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ CACHE = HERE / ".cache" / "quality.duckdb"  # embeddings are cached here between
 
 # The fine-tuned model's folds are cached in the workspace too: only the first run pays for training
 # (about 12 minutes for SemEval's 8,000 examples on 2 cores, per model: IS and ES fit their own, unbalanced).
-FINETUNE = {"model": "finetune"}
-LINEAR = {"model": "linear"}  # confident-learning's default is model=auto: both variants are named explicitly
+FINETUNE = {"classifier": "finetune"}
+LINEAR = {"classifier": "linear"}  # confident-learning's default is classifier=auto: both variants are named explicitly
 
 DATASETS = {
     "relation-sample": {
@@ -95,7 +95,7 @@ def run(datasets: list[str] | None = None) -> list[dict]:
             found = evaluate(ws, name, spec["gold"], list(runs.values()), id_field)
             for run_id in ablations.values():  # one at a time, so no ensemble row mixes them in
                 found += evaluate(ws, name, spec["gold"], [run_id], id_field)
-            # The ensemble a user gets from `curate detect` with no options: the default detectors, model=auto
+            # The ensemble a user gets from `curate detect` with no options: the default detectors, classifier=auto
             # resolved on this machine (each run is the identical one above, reused; any other is run now).
             defaults = [run_detector(ws, name, det, params, ctx=ctx).run_id for det, params in default_detectors(ctx)]
             found += [dict(m, run="defaults") for m in evaluate(ws, name, spec["gold"], defaults, id_field)

@@ -141,21 +141,28 @@ def press_until_next(page, key: str) -> float:
 
 
 ACKED = "() => window.__curateCard && window.__curateCard.pending.length === 0"
-# The evidence heading ("Why <id> was flagged") names the example the server drew last.
-EVIDENCE_FOR = "(id) => [...document.querySelectorAll('h3')].some(h => h.innerText.includes(id))"
+# The evidence of the example in focus on its card (neighbours with labels and text, each detector's facts): the
+# card window carries it for the examples ahead, so the browser draws it with the example.
+CARD_EVIDENCE_FOR = ("(id) => { const e = document.querySelector(`.cu-card .cu-evidence[data-for=\"${CSS.escape(id)}\"]`);"
+                     " return !!(e && e.innerText.length); }")
+# The full evidence panel below ("Why <id> was flagged", with neighbours to open) names the example the server drew.
+PANEL_FOR = "(id) => [...document.querySelectorAll('h3')].some(h => h.innerText.includes(id))"
 
 
-def review_lap(page, key: str) -> tuple[float, float, float]:
-    """One key press in the review app: seconds until the next example is drawn, until the server has
-    acknowledged the action (the decision is stored by then), and until the new example's evidence is drawn."""
+def review_lap(page, key: str) -> tuple[float, float, float, float]:
+    """One key press in the review app: seconds until the next example is drawn, until its evidence is drawn,
+    until the server has acknowledged the action (the decision is stored by then), and until the full evidence
+    panel of the new example is drawn."""
     t = time.perf_counter()
     shown = press_until_next(page, key)
+    now = page.locator("h4").first.inner_text().split()[0]
+    page.wait_for_function(CARD_EVIDENCE_FOR, arg=now, timeout=60_000)
+    evidence = time.perf_counter() - t
     page.wait_for_function(ACKED, timeout=60_000)
     acked = time.perf_counter() - t
-    now = page.locator("h4").first.inner_text().split()[0]
-    page.wait_for_function(EVIDENCE_FOR, arg=now, timeout=60_000)
+    page.wait_for_function(PANEL_FOR, arg=now, timeout=60_000)
     page.wait_for_selector("[data-testid='stStatusWidget']", state="detached", timeout=60_000)
-    return shown, acked, time.perf_counter() - t
+    return shown, evidence, acked, time.perf_counter() - t
 
 
 def browser(db: Path, presses: int = 40, think_ms: int = 600) -> dict[str, float]:
@@ -183,7 +190,7 @@ def browser(db: Path, presses: int = 40, think_ms: int = 600) -> dict[str, float
             time.sleep(0.05)
 
     threading.Thread(target=watch, daemon=True).start()
-    laps: dict[str, list[float]] = {"shown": [], "acked": [], "evidence": []}
+    laps: dict[str, list[float]] = {"shown": [], "evidence": [], "acked": [], "panel": []}
     try:
         wait_healthy(port)
         url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode({"q": json.dumps({"dataset": "big"})})
@@ -217,8 +224,10 @@ def browser(db: Path, presses: int = 40, think_ms: int = 600) -> dict[str, float
                 f"{round(float(np.median(painted)))} / {round(float(np.percentile(painted, 95)))}",
             "browser key to decision acknowledged (stored) median / p95, ms":
                 f"{round(float(np.median(laps['acked'])) * 1000)} / {p95(laps['acked'])}",
-            "browser key to evidence drawn median / p95, ms":
-                f"{round(float(np.median(laps['evidence'])) * 1000)} / {p95(laps['evidence'])}",
+            "browser key to evidence drawn median, ms": round(float(np.median(laps["evidence"])) * 1000, 1),
+            "browser key to evidence drawn p95, ms": p95(laps["evidence"]),
+            "browser key to the full evidence panel (Streamlit) drawn median / p95, ms":
+                f"{round(float(np.median(laps['panel'])) * 1000)} / {p95(laps['panel'])}",
             "app peak RSS, MiB": round(peak[0])}
 
 
@@ -275,7 +284,8 @@ def run(n_examples: int = 1_000_000, n_findings: int = 100_000) -> list[dict]:
     size = f"{n_examples:,} examples, {n_findings:,} findings"
     rows = [{"measure": "build workspace, s", "value": round(built, 1), "size": size}]
     for k, v in {**lib, **web}.items():
-        target = 150 if "p95" in k and isinstance(v, float) else None
+        # Evidence: issue 29's bar (a reviewer deciding every two seconds reads the reasons with the sentence).
+        target = (300 if "evidence" in k else 150) if "p95" in k and isinstance(v, float) else None
         rows.append({"measure": k, "value": v, "target": f"< {target}" if target else "",
                      "met": (v < target) if target else None, "size": size})
     return rows

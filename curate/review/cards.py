@@ -2,8 +2,9 @@
 
 The review page draws these "cards" in the browser, so a key press shows the next example before the server
 has answered; the server records the action and sends the next window. A card holds what a reviewer needs
-to decide (text, spans, current and suggested label, status, each detector's score and reason), not the
-evidence: that is loaded for the focus alone (load_example).
+to decide: text, spans, current and suggested label, status, each detector's score, reason and evidence, and the
+examples that evidence points at (neighbours, copies) with their labels and text. The evidence of the examples
+ahead is read while the reviewer reads the one in focus, so it is drawn with the next example at a key press.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from curate.review.example import findings_of, retrieval_context, suggestion
+from curate.review.example import findings_of, referenced_examples, referenced_ids, retrieval_context, suggestion
 from curate.review.queue import Queue, statuses
 from curate.store import Workspace
 
@@ -40,8 +41,8 @@ def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, beh
     rows = {r[0]: r for r in ws.con.execute(Q_CARD_EXAMPLES, [dataset, ids]).fetchall()}
     task = ws.dataset(dataset).task
     now = statuses(ws, dataset, ids)
-    # Evidence only where a card shows part of it (the ARHN snippet of a retrieval pair).
-    found = findings_of(ws, dataset, ids, evidence=task == "retrieval")
+    found = findings_of(ws, dataset, ids)
+    referenced = referenced_examples(ws, dataset, found)
     out = []
     for eid in ids:
         if eid not in rows:
@@ -54,7 +55,9 @@ def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, beh
         card = {"id": eid, "position": queue.position(eid), "total": len(queue), "split": split, "task": task,
                 "text": text, "meta": meta, "label": label, "original_label": original,
                 "status": state["status"], "seq": state["seq"], "suggested": suggestion(mine),
-                "detectors": [{k: f[k] for k in ("detector", "score", "flagged", "reason")} for f in mine]}
+                "detectors": [{k: f[k] for k in ("detector", "score", "flagged", "reason", "evidence")} for f in mine],
+                "referenced": {n["id"]: referenced[n["id"]] for f in mine for n in referenced_ids(f["evidence"])
+                               if n["id"] in referenced}}
         if task == "retrieval":
             card["retrieval"] = retrieval_context(ws, dataset, meta, mine)
         out.append(card)

@@ -93,17 +93,25 @@ def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
     found = findings_of(ws, dataset, [eid]).get(eid, [])
     view = ExampleView(dataset, task, eid, split, text, original, label, status, last["seq"] if last else None, meta,
                        negative, found, history=hist)
-    wanted = sorted({n["id"] for f in found for n in referenced_ids(f["evidence"])} - {eid})
-    if wanted:
-        now = latest(ws, dataset, wanted)
-        for rid, rsplit, rtext, rlabel in ws.con.execute(Q_REFERENCED, [dataset, wanted]).fetchall():
-            d = now.get(rid)
-            view.referenced[rid] = {"split": rsplit, "text": rtext,
-                                    "label": d["new_label"] if d and d["action"] == "relabel" else rlabel,
-                                    "removed": bool(d and d["action"] == "remove")}
+    view.referenced = referenced_examples(ws, dataset, {eid: found})
     if task == "retrieval":
         view.retrieval = retrieval_context(ws, dataset, meta, found)
     return view
+
+
+def referenced_examples(ws: Workspace, dataset: str, found: dict[str, list[dict]]) -> dict[str, dict[str, Any]]:
+    """The examples the evidence of these findings (by example id) points at, with their split, text, current label
+    and whether they were removed: one lookup for all of them."""
+    wanted = sorted({n["id"] for fs in found.values() for f in fs for n in referenced_ids(f["evidence"])})
+    if not wanted:
+        return {}
+    now = latest(ws, dataset, wanted)
+    out = {}
+    for rid, rsplit, rtext, rlabel in ws.con.execute(Q_REFERENCED, [dataset, wanted]).fetchall():
+        d = now.get(rid)
+        out[rid] = {"split": rsplit, "text": rtext, "label": d["new_label"] if d and d["action"] == "relabel" else rlabel,
+                    "removed": bool(d and d["action"] == "remove")}
+    return out
 
 
 def referenced_ids(evidence: dict[str, Any] | None) -> list[dict[str, Any]]:

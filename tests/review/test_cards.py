@@ -3,6 +3,8 @@ suggestion the focus view offers."""
 
 from __future__ import annotations
 
+import html
+
 from curate.review import QueueFilter, build_queue, decide, load_example
 from curate.review.cards import cards, window
 from ui.components.example import card_html
@@ -59,3 +61,18 @@ def test_a_span_card_marks_the_span_in_question():
     page = card_html(card)
     assert '<span class="cu-subj" title="subject">Paris &lt;Hilton&gt;</span>' in page
     assert "Alex met <span" in page
+
+
+def test_every_card_of_the_window_carries_its_evidence_and_the_examples_it_points_at(rws):
+    q = build_queue(rws, QueueFilter(dataset="rel"))
+    got = cards(rws, q, q.ids[0], ahead=4)
+    assert len(got) == 5
+    for c in got:  # the ones ahead too: read before the reviewer gets there
+        view = load_example(rws, "rel", c["id"])
+        assert [d["evidence"] for d in c["detectors"]] == [f["evidence"] for f in view.findings]
+        assert c["referenced"] and set(c["referenced"]) <= set(view.referenced)
+        assert all(c["referenced"][i] == view.referenced[i] for i in c["referenced"])
+        page = card_html(c)
+        assert f"class='cu-evidence' data-for='{c['id']}'" in page
+        first = next(iter(c["referenced"].values()))
+        assert html.escape(first["text"][:20]) in page  # escaped char by char: a prefix of the escaped text

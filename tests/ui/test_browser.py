@@ -92,6 +92,11 @@ def stop(proc: subprocess.Popen, port: int | None = None) -> None:
 ACKED = "() => window.__curateCard && window.__curateCard.pending.length === 0"
 
 
+EVIDENCE_NOW = """() => { const id = document.querySelector('h4').innerText.split(/\\s/)[0];
+    const ev = document.querySelector(`.cu-card .cu-evidence[data-for="${CSS.escape(id)}"]`);
+    return [id, ev ? ev.innerText : null]; }"""
+
+
 def settle(page) -> None:
     """Wait until the server has acknowledged every key sent (so the decisions are stored), drawn the whole
     page (its last caption) and stopped running."""
@@ -139,6 +144,9 @@ def wait_for_new_focus(page, old_id: str, shots: Path) -> str:
     except PlaywrightTimeout:
         page.screenshot(path=str(shots / "failure.png"), full_page=True)
         raise AssertionError(f"focus stayed on {old_id}; page says:\n{page.inner_text('body')[:1500]}") from None
+    # The evidence is part of the card the browser drew from its window: there as soon as the example is.
+    shown, evidence = page.evaluate(EVIDENCE_NOW)
+    assert evidence and shown not in ("", old_id), (shown, evidence)
     settle(page)
     return heading(page).split()[0]
 

@@ -10,8 +10,7 @@ import streamlit as st
 from curate.review import ExampleView
 from curate.review.example import referenced_ids
 
-SCALARS = ("prediction", "p_negative", "given_prob", "predicted", "negative_score", "positive_score", "margin",
-           "relevant_prob", "similarity", "rank", "positive_rank", "candidates", "judge", "action", "scorer", "clean")
+from .example import evidence_facts
 
 
 def render_findings(view: ExampleView, *, on_open: Callable[[str], None], key: str = "rv_ev") -> None:
@@ -29,12 +28,7 @@ def render_findings(view: ExampleView, *, on_open: Callable[[str], None], key: s
         if not ev:
             continue
         with st.expander(f"{f['detector']} evidence — {f['reason']}", expanded=n == 0 and f["flagged"]):
-            facts = {k: ev[k] for k in SCALARS if ev.get(k) is not None}
-            if isinstance(ev.get("vote"), dict):
-                facts["vote"] = f"{ev['vote'].get('label')} ({ev['vote'].get('share', 0):.0%})"
-            if isinstance(ev.get("closest_positive"), dict):
-                cp = ev["closest_positive"]
-                facts["closest positive"] = f"{cp.get('id')} ({cp.get('similarity')})"
+            facts = evidence_facts(ev)
             if facts:
                 st.markdown(" · ".join(f"**{k}** {v}" for k, v in facts.items()))
             if ev.get("snippet"):

@@ -7,6 +7,26 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
+
+from curate.review.example import referenced_ids
+
+# Evidence keys shown as facts (the rest, such as neighbour lists, is drawn as a table).
+SCALARS = ("prediction", "p_negative", "given_prob", "predicted", "negative_score", "positive_score", "margin",
+           "relevant_prob", "similarity", "rank", "positive_rank", "candidates", "judge", "action", "scorer", "clean")
+NEIGHBOURS_SHOWN = 5
+
+
+def evidence_facts(ev: dict[str, Any]) -> dict[str, str]:
+    """The scalar facts of an evidence record, as name -> text (vote, probabilities, margins, ranks, ...)."""
+    facts = {k: str(ev[k]) for k in SCALARS if ev.get(k) is not None}
+    if isinstance(ev.get("vote"), dict):
+        facts["vote"] = f"{ev['vote'].get('label')} ({ev['vote'].get('share', 0):.0%})"
+    if isinstance(ev.get("closest_positive"), dict):
+        cp = ev["closest_positive"]
+        facts["closest positive"] = f"{cp.get('id')} ({cp.get('similarity')})"
+    return facts
+
 
 def _span(tokens: list[str], start: int, end: int, role: str, etype: str | None) -> str:
     inner = html.escape(" ".join(tokens[start : end + 1]))
@@ -81,6 +101,31 @@ def example_html(card: dict) -> str:
     return f"<div class='cu-text cu-example'>{html.escape(card['text'])}</div>"
 
 
+def evidence_html(card: dict) -> str:
+    """Each detector's evidence on the card, flagged ones first: its facts and the examples it points at
+    (neighbours, copies) with their current label, similarity and text. It travels with the card, so it is drawn
+    with the example at a key press, before the server has answered."""
+    blocks = []
+    for d in card["detectors"]:
+        ev = d.get("evidence")
+        if not ev:
+            continue
+        facts = " · ".join(f"<b>{html.escape(k)}</b> {html.escape(v)}" for k, v in evidence_facts(ev).items())
+        rows = []
+        for ref in referenced_ids(ev)[:NEIGHBOURS_SHOWN]:
+            info = card.get("referenced", {}).get(ref["id"], {})
+            label = info.get("label", ref.get("label"))
+            gone = " <span class='cu-note'>removed</span>" if info.get("removed") else ""
+            sim = ref.get("similarity")
+            rows.append(f"<tr><td>{'' if sim is None else f'{sim:.3f}'}</td><td><span class='cu-label'>"
+                        f"{html.escape(str(label))}</span>{gone}</td><td>{html.escape(info.get('text', '')[:180])}</td>"
+                        "</tr>")
+        table = f"<table class='cu-nb'>{''.join(rows)}</table>" if rows else ""
+        blocks.append(f"<div class='cu-ev'><span class='cu-det'>{html.escape(d['detector'])}</span> {facts}{table}</div>")
+    body = "".join(blocks) or "<div class='cu-note'>no evidence recorded</div>"
+    return f"<div class='cu-evidence' data-for='{html.escape(card['id'], quote=True)}'>{body}</div>"
+
+
 def card_html(card: dict) -> str:
     """A whole card: the heading (id, split, place in the queue), current / suggested label and status, the
     example, and each detector's score and reason. Every piece of user text is escaped."""
@@ -96,4 +141,4 @@ def card_html(card: dict) -> str:
                      f"{': ' + html.escape(d['reason']) if d['reason'] else ''}" for d in card["detectors"])
     return (f"<h4><code>{html.escape(card['id'])}</code> · {html.escape(str(card['split']))} · {where}</h4>"
             f"<div class='cu-facts'>{facts}</div>{example_html(card)}"
-            + (f"<div class='cu-why'>{why}</div>" if why else ""))
+            + (f"<div class='cu-why'>{why}</div>" if why else "") + evidence_html(card))
