@@ -27,6 +27,7 @@ from curate.detect import run_detector as _run_detector
 from curate.detect.context import Context
 from curate.detect.runs import estimate_run, run_label
 from curate.embed import EmbedResult, load_text_vectors, load_vectors
+from curate.engine import EngineOptions
 from curate.embed import embed_dataset as embed
 from curate.errors import CurateError, InputError, NotFound, WorkspaceLocked
 from curate.evaluate import downstream, evaluate
@@ -61,10 +62,11 @@ def _chosen(ctx: Context, names: list[str] | None, params: dict[str, Any] | None
 
 
 def detect(ws: Workspace, dataset: str, detectors: list[str] | None = None, params: dict[str, Any] | None = None,
-           *, model: str | None = None, force: bool = False) -> list[RunResult]:
+           *, model: str | None = None, force: bool = False, engine: EngineOptions | None = None) -> list[RunResult]:
     """Run detectors on a dataset (default: the set chosen for the ensemble, Detector.default_runs) and store each
-    run and its findings; an identical earlier run is reused unless force."""
-    ctx = Context(ws, dataset, model=model)
+    run and its findings; an identical earlier run is reused unless force. With engine=ray the neighbour searches
+    run on a Ray cluster."""
+    ctx = Context(ws, dataset, model=model, engine=engine)
     return [_run_detector(ws, dataset, d, p, model=model, force=force, ctx=ctx)
             for d, p in _chosen(ctx, detectors, params)]
 
@@ -120,7 +122,8 @@ __all__ = [
     # data in
     "IngestResult", "ingest", "input_formats",
     # vectors
-    "EmbedResult", "embed", "load_text_vectors", "load_vectors", "neighbours", "MineOptions", "MineResult", "mine",
+    "EmbedResult", "EngineOptions", "embed", "load_text_vectors", "load_vectors", "neighbours", "MineOptions",
+    "MineResult", "mine",
     # detection
     "RunResult", "default_detectors", "detect", "detectors", "findings", "latest_runs", "plan", "runs_of",
     "evaluate", "downstream",

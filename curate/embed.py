@@ -7,6 +7,8 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -14,46 +16,50 @@ import pyarrow as pa
 from curate.backends import STORED_ORDER
 from curate.encode import (BATCH_SIZE, REPR_TEXT, ModelSpec, TorchEncoder, encode_rows, encode_texts, load_model,
                            representation_for, resolve_model, vector_width)
+from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import progress
 from curate.store import Workspace
+from curate.vectors import VectorStore, register_shards
 
 log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 2048
 
+# {vectors} is the relation of every vector under one key that the workspace reads (_vectors_sql).
 Q_MISSING_EXAMPLES = """
     SELECT e.text_hash, any_value(e.text) AS text, any_value(e.meta) AS meta
-    FROM examples e
-    WHERE e.dataset = ? AND NOT EXISTS (
-        SELECT 1 FROM embeddings v WHERE v.text_hash = e.text_hash AND v.model = ?)
-    GROUP BY e.text_hash
+    FROM examples e ANTI JOIN ({vectors}) v ON v.text_hash = e.text_hash
+    WHERE e.dataset = ? GROUP BY e.text_hash
 """
 Q_MISSING_TEXTS = """
     SELECT t.text_hash, any_value(t.text) AS text, NULL AS meta
-    FROM texts t
-    WHERE t.dataset = ? AND NOT EXISTS (
-        SELECT 1 FROM embeddings v WHERE v.text_hash = t.text_hash AND v.model = ?)
-    GROUP BY t.text_hash
+    FROM texts t ANTI JOIN ({vectors}) v ON v.text_hash = t.text_hash
+    WHERE t.dataset = ? GROUP BY t.text_hash
 """
 Q_COUNT_HASHES = "SELECT count(DISTINCT text_hash) FROM examples WHERE dataset = ?"
 Q_COUNT_TEXT_HASHES = "SELECT count(DISTINCT text_hash) FROM texts WHERE dataset = ?"
 Q_VECTORS = """
     SELECT e.id, e.split, e.label, v.vector
-    FROM examples e LEFT JOIN embeddings v ON v.text_hash = e.text_hash AND v.model = ?
+    FROM examples e LEFT JOIN ({vectors}) v ON v.text_hash = e.text_hash
     WHERE e.dataset = ? {split_filter}
     ORDER BY e.split, e.ord
 """
 Q_TEXT_VECTORS = """
     SELECT t.id, v.vector
-    FROM texts t LEFT JOIN embeddings v ON v.text_hash = t.text_hash AND v.model = ?
+    FROM texts t LEFT JOIN ({vectors}) v ON v.text_hash = t.text_hash
     WHERE t.dataset = ? AND t.kind = ?
     ORDER BY t.id
 """
 Q_STORED = """
-    SELECT v.model, count(DISTINCT v.text_hash) FROM embeddings v
-    WHERE v.model IN (SELECT unnest(?::VARCHAR[])) AND v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
-    GROUP BY v.model
+    SELECT count(DISTINCT v.text_hash) FROM ({vectors}) v
+    WHERE v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
+"""
+Q_SHARDS = "SELECT path FROM vector_shards WHERE key = ? ORDER BY added_at, path"
+Q_LEGACY = "SELECT text_hash, vector FROM embeddings WHERE model = ?"
+Q_ADOPT = """
+    SELECT filename, count(*) FROM read_parquet(?, filename = true)
+    WHERE text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?) GROUP BY filename
 """
 
 
@@ -108,6 +114,38 @@ def _table(ws: Workspace, name: str) -> str:
     return "texts" if ws.dataset(name).task == "retrieval" else "examples"
 
 
+def shard_paths(ws: Workspace, key: CacheKey) -> list[str]:
+    """The vector store's shards this workspace reads key's vectors from (a shard gone from disk is dropped from
+    the list when the workspace is writable: an embed adopts it again from wherever the store is now)."""
+    listed = [r[0] for r in ws.con.execute(Q_SHARDS, [str(key)]).fetchall()]
+    present = [p for p in listed if Path(p).is_file()]
+    if len(present) < len(listed) and not ws.read_only:
+        ws.con.execute("DELETE FROM vector_shards WHERE key = ? AND NOT list_contains(?, path)", [str(key), present])
+    return present
+
+
+def _vectors_sql(ws: Workspace, key: CacheKey) -> tuple[str, list]:
+    """(SQL, params) of a relation (text_hash, vector) over every vector under key this workspace reads: its
+    shards in the vector store, read in place, and what older workspaces kept in their embeddings table."""
+    paths = shard_paths(ws, key)
+    if not paths:
+        return Q_LEGACY, [str(key)]
+    return f"SELECT text_hash, vector FROM read_parquet(?) UNION ALL {Q_LEGACY}", [paths, str(key)]
+
+
+def adopt(ws: Workspace, name: str, key: CacheKey, store: VectorStore | None = None) -> int:
+    """Register the store's shards of key that hold vectors of this dataset's texts but are not read by this
+    workspace yet (made by another workspace, a recipe run elsewhere or Ray workers); returns how many."""
+    store = store or VectorStore()
+    known = set(shard_paths(ws, key))
+    others = [str(p) for p in store.shards(key) if str(p) not in known]
+    if not others:
+        return 0
+    found = ws.con.execute(Q_ADOPT.format(table=_table(ws, name)), [others, name]).fetchall()
+    register_shards(ws, key, [(Path(f), n) for f, n in found])
+    return len(found)
+
+
 def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *,
                complete: bool = True) -> CacheKey | None:
     """The key a dataset's vectors are read from: the backend it was last embedded with when its vectors are
@@ -122,8 +160,10 @@ def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *
     backends = ([recorded] if recorded in STORED_ORDER else []) + [b for b in STORED_ORDER if b != recorded]
     keys = [base.with_backend(b) for b in backends]
     table = _table(ws, name)
-    have = dict(ws.con.execute(Q_STORED.format(table=table), [[str(k) for k in keys], name]).fetchall())
-    count = {k: have.get(str(k), 0) for k in keys}
+    count = {}
+    for k in keys:
+        sql, params = _vectors_sql(ws, k)
+        count[k] = ws.one(Q_STORED.format(vectors=sql, table=table), [*params, name])[0]
     if complete:
         total = ws.one(Q_COUNT_TEXT_HASHES if table == "texts" else Q_COUNT_HASHES, [name])[0]
         return next((k for k in keys if count[k] >= total and total), base)
@@ -143,27 +183,28 @@ def _record_backend(ws: Workspace, name: str, key: CacheKey) -> None:
 
 def _missing(ws: Workspace, name: str, key: CacheKey) -> tuple[list, int]:
     """(text hash, text, meta) of the dataset's texts with no vector under key, and how many texts it has."""
+    sql, params = _vectors_sql(ws, key)
     if _table(ws, name) == "texts":
-        return ws.con.execute(Q_MISSING_TEXTS, [name, str(key)]).fetchall(), ws.one(Q_COUNT_TEXT_HASHES, [name])[0]
-    return ws.con.execute(Q_MISSING_EXAMPLES, [name, str(key)]).fetchall(), ws.one(Q_COUNT_HASHES, [name])[0]
+        return (ws.con.execute(Q_MISSING_TEXTS.format(vectors=sql), [*params, name]).fetchall(),
+                ws.one(Q_COUNT_TEXT_HASHES, [name])[0])
+    return (ws.con.execute(Q_MISSING_EXAMPLES.format(vectors=sql), [*params, name]).fetchall(),
+            ws.one(Q_COUNT_HASHES, [name])[0])
 
 
-def put_vectors(ws: Workspace, key: CacheKey, hashes: list[str], vecs: np.ndarray) -> None:
-    """Add vectors to the cache under key (one append: a chunk is stored whole or not at all)."""
-    flat = pa.array(vecs.astype(np.float32, copy=False).ravel(), type=pa.float32())
-    offsets = pa.array(np.arange(0, vecs.size + 1, vecs.shape[1], dtype=np.int32))
-    ws.append_arrow("embeddings", pa.table({
-        "text_hash": pa.array(hashes, type=pa.string()),
-        "model": pa.array([str(key)] * len(hashes), type=pa.string()),
-        "vector": pa.ListArray.from_arrays(offsets, flat),
-    }))
+def put_vectors(ws: Workspace, key: CacheKey, hashes: list[str], vecs: np.ndarray,
+                store: VectorStore | None = None) -> Path:
+    """Add vectors under key: one new shard in the vector store, registered with this workspace."""
+    path = (store or VectorStore()).write(key, hashes, vecs)
+    register_shards(ws, key, [(path, len(hashes))])
+    return path
 
 
 def embed_dataset(
     ws: Workspace, name: str, *, model: str | None = None, batch_size: int = BATCH_SIZE, device: str | None = None,
-    backend: str = "auto", force: bool = False, sort_by_length: bool = True,
+    backend: str = "auto", force: bool = False, sort_by_length: bool = True, engine: EngineOptions | None = None,
 ) -> EmbedResult:
-    """Embed every example (and retrieval query/passage) not yet in the cache for this model and backend.
+    """Embed every example (and retrieval query/passage) not yet in the vector store for this model and backend,
+    in this process or, with engine=ray, on a Ray cluster (curate.engine.embed_job).
 
     backend 'auto' keeps to the backend a dataset was already embedded with; for a new one it takes onnx fp32
     when onnxruntime is installed and its export passes the guard, else torch (see curate.backends)."""
@@ -182,6 +223,7 @@ def embed_dataset(
             key, chosen = have, have.backend
     else:
         key = key.with_backend(backend)
+    adopt(ws, name, key)  # vectors another workspace or a recipe run elsewhere already paid for
     missing, total = _missing(ws, name, key)
     result = EmbedResult(name, spec.model_id, key.representation, int(total), int(total) - len(missing), 0, 0.0,
                          backend=key.backend)
@@ -192,32 +234,58 @@ def embed_dataset(
         result.notes = opened.notes
         if opened.backend != key.backend:
             key = key.with_backend(opened.backend)
+            adopt(ws, name, key)
             missing, total = _missing(ws, name, key)
             result.cached = int(total) - len(missing)
         result.backend = opened.backend
-        if sort_by_length:  # across chunks, not only within one: batches then carry little padding
-            missing.sort(key=lambda m: -len(m[1] or ""))
         result.dim = vector_width(opened.encoder, key.representation)
-        encode_s = write_s = 0.0
-        with progress(f"embed {name} ({opened.backend})", total=len(missing), unit="text") as bar:
-            for start in range(0, len(missing), WRITE_CHUNK):
-                chunk = missing[start : start + WRITE_CHUNK]
-                t = time.perf_counter()
-                vecs = encode_rows(opened.encoder, key.representation, [m[1] for m in chunk],
-                                   [json.loads(m[2]) if m[2] else None for m in chunk], batch_size)
-                encode_s += time.perf_counter() - t
-                t = time.perf_counter()
-                # Each chunk commits on its own: an interrupted run keeps what it already paid for.
-                put_vectors(ws, key, [m[0] for m in chunk], vecs)
-                write_s += time.perf_counter() - t
-                result.computed += len(chunk)
-                bar.update(len(chunk))
-        result.timings.update(encode=round(encode_s, 3), write=round(write_s, 3))
+        if engine is not None and engine.ray:
+            from curate.engine.embed_job import embed_on_ray
+
+            result.computed, stages = embed_on_ray(ws, name, key, source=spec.source, batch_size=batch_size,
+                                                   missing_of=lambda: _missing(ws, name, key)[0], opts=engine,
+                                                   device=device or ("cuda" if engine.gpus_per_worker else "cpu"))
+            result.timings.update(stages)
+            result.cached = int(total) - result.computed
+        else:
+            result.computed = _embed_here(ws, name, key, opened, missing, batch_size, sort_by_length, result.timings)
     if total and (missing or backend != "auto"):
         _record_backend(ws, name, key)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("embedded %s: %d computed, %d cached", name, result.computed, result.cached)
     return result
+
+
+def _embed_here(ws: Workspace, name: str, key: CacheKey, opened: Any, missing: list, batch_size: int,
+                sort_by_length: bool, timings: dict[str, float]) -> int:
+    """Encode the missing texts in this process, one committed store shard per chunk; returns how many."""
+    if sort_by_length:  # across chunks, not only within one: batches then carry little padding
+        missing.sort(key=lambda m: -len(m[1] or ""))
+    encode_s = write_s = 0.0
+    done = 0
+    with progress(f"embed {name} ({opened.backend})", total=len(missing), unit="text") as bar:
+        for start in range(0, len(missing), WRITE_CHUNK):
+            chunk = missing[start : start + WRITE_CHUNK]
+            t = time.perf_counter()
+            vecs = encode_rows(opened.encoder, key.representation, [m[1] for m in chunk],
+                               [json.loads(m[2]) if m[2] else None for m in chunk], batch_size)
+            encode_s += time.perf_counter() - t
+            t = time.perf_counter()
+            # Each chunk commits on its own: an interrupted run keeps what it already paid for.
+            put_vectors(ws, key, [m[0] for m in chunk], vecs)
+            write_s += time.perf_counter() - t
+            done += len(chunk)
+            bar.update(len(chunk))
+    timings.update(encode=round(encode_s, 3), write=round(write_s, 3))
+    return done
+
+
+def _first_per_id(table: pa.Table) -> pa.Table:
+    """The rows of a vector join, one per id: two shards may hold the same text (two writers at once); their
+    vectors are the same by construction, so the first is kept."""
+    ids = table.column("id").to_numpy(zero_copy_only=False)
+    _, first = np.unique(ids, return_index=True)
+    return table if len(first) == len(ids) else table.take(np.sort(first))
 
 
 def to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -246,8 +314,9 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
     the command when some are missing."""
     info = ws.dataset(name)
     key = key or stored_key(ws, name, resolve_model(model), representation_for(info.task))
-    sql = Q_VECTORS.format(split_filter="AND e.split = ?" if split else "")
-    table = ws.arrow(sql, [str(key), name] + ([split] if split else []))
+    vectors, params = _vectors_sql(ws, key)
+    sql = Q_VECTORS.format(vectors=vectors, split_filter="AND e.split = ?" if split else "")
+    table = _first_per_id(ws.arrow(sql, [*params, name] + ([split] if split else [])))
     missing = table.column("vector").null_count
     if missing:
         raise CurateError(
@@ -266,7 +335,8 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
 def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
     """Cached vectors of a retrieval dataset's queries or passages, by id."""
     key = stored_key(ws, name, resolve_model(model), REPR_TEXT)
-    table = ws.arrow(Q_TEXT_VECTORS, [str(key), name, kind])
+    vectors, params = _vectors_sql(ws, key)
+    table = _first_per_id(ws.arrow(Q_TEXT_VECTORS.format(vectors=vectors), [*params, name, kind]))
     if table.column("vector").null_count:
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
     return table.column("id").to_pylist(), to_matrix(table.column("vector"))
@@ -282,8 +352,9 @@ def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = No
     key = CacheKey.of(spec, REPR_TEXT)
     hashes = [text_hash(t) for t in texts]
     unique = dict(zip(hashes, texts))
-    found = ws.arrow("SELECT text_hash, vector FROM embeddings WHERE model = ? "
-                     "AND text_hash IN (SELECT unnest(?::VARCHAR[]))", [str(key), list(unique)])
+    vectors, params = _vectors_sql(ws, key)
+    found = ws.arrow(f"SELECT text_hash, any_value(vector) AS vector FROM ({vectors}) "
+                     "WHERE text_hash IN (SELECT unnest(?::VARCHAR[])) GROUP BY text_hash", [*params, list(unique)])
     have = dict(zip(found.column("text_hash").to_pylist(), to_matrix(found.column("vector")))) if found.num_rows else {}
     missing = [h for h in unique if h not in have]
     if missing:

@@ -9,6 +9,8 @@ from typing import Literal
 
 import numpy as np
 
+from curate.shards import exact_knn
+
 log = logging.getLogger(__name__)
 
 Method = Literal["auto", "exact", "hnsw", "ivf"]
@@ -29,6 +31,11 @@ class Neighbours:
     scores: np.ndarray
     method: str
     recall: float | None = None
+
+
+def choose_method(n: int, n_queries: int, dim: int) -> str:
+    """'auto' made concrete: exact within the cost budget (or for small bases), IVF beyond it."""
+    return "exact" if n * n_queries * (dim + SELECT_COST) <= EXACT_BUDGET or n < 2_000 else "ivf"
 
 
 def _faiss():
@@ -58,7 +65,7 @@ def build_index(base: np.ndarray, method: Method = "auto", *, hnsw_m: int = 32, 
     base = np.ascontiguousarray(base, dtype=np.float32)
     n, dim = base.shape
     if method == "auto":
-        method = "exact" if n * (n_queries or n) * (dim + SELECT_COST) <= EXACT_BUDGET or n < 2_000 else "ivf"
+        method = choose_method(n, n_queries or n, dim)
     quantizer = None
     if method == "exact":
         index = faiss.IndexFlatIP(dim)
@@ -88,10 +95,13 @@ def knn(
     check_recall: int = 0,
     seed: int = 0,
     nprobe: int | None = None,
+    runner=None,
 ) -> Neighbours:
     """The k most similar base rows for each query row (queries default to base itself, without self-matches).
 
-    check_recall > 0 measures recall@k of an approximate index against exact search on that many sampled queries.
+    Exact search is curate.shards.exact_knn (one shard in process; a runner, such as the Ray engine's, searches
+    the same shards elsewhere and always exactly). check_recall > 0 measures recall@k of an approximate index
+    against exact search on that many sampled queries.
     """
     base = np.ascontiguousarray(base, dtype=np.float32)
     self_query = queries is None
@@ -101,9 +111,18 @@ def knn(
     if base.shape[0] == 0 or k <= 0:
         empty = np.full((q.shape[0], max(k, 0)), -1, dtype=np.int64)
         return Neighbours(empty, np.full(empty.shape, -np.inf, dtype=np.float32), "exact")
-    index = build_index(base, method, n_queries=q.shape[0], nprobe=nprobe)
+    if runner is not None:
+        method = "exact"
+    elif method == "auto":
+        method = choose_method(base.shape[0], q.shape[0], base.shape[1])
     ask = min(k + (1 if exclude_self else 0), base.shape[0])
-    scores, idx = index.search(q, ask)
+    if method == "exact":
+        _faiss()  # its thread setting
+        scores, idx = exact_knn(base, q, ask, runner=runner)
+        index = Index(None, "exact")
+    else:
+        index = build_index(base, method, n_queries=q.shape[0], nprobe=nprobe)
+        scores, idx = index.search(q, ask)
     if exclude_self:
         idx, scores = _drop_self(idx, scores, k)
     idx, scores = _pad(idx, scores, k)
@@ -146,7 +165,7 @@ def _recall(base, q, approx_idx, k, exclude_self, sample, seed) -> float:
 
 
 def knn_within(matrix: np.ndarray, k: int, base_mask: np.ndarray, query_mask: np.ndarray | None = None,
-               *, method: Method = "auto") -> Neighbours:
+               *, method: Method = "auto", runner=None) -> Neighbours:
     """kNN where neighbours come only from rows in base_mask (e.g. positives or a clean subset).
 
     Returned indices refer to rows of matrix; queries are rows in query_mask (default: all rows), and a query
@@ -154,7 +173,7 @@ def knn_within(matrix: np.ndarray, k: int, base_mask: np.ndarray, query_mask: np
     """
     base_rows = np.flatnonzero(base_mask)
     query_rows = np.arange(matrix.shape[0]) if query_mask is None else np.flatnonzero(query_mask)
-    sub = knn(matrix[base_rows], k + 1, matrix[query_rows], method=method, exclude_self=False)
+    sub = knn(matrix[base_rows], k + 1, matrix[query_rows], method=method, exclude_self=False, runner=runner)
     mapped = np.where(sub.indices >= 0, base_rows[np.clip(sub.indices, 0, None)], -1)
     same = mapped == query_rows[:, None]
     same[~same.any(axis=1), -1] = True

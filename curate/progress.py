@@ -53,3 +53,17 @@ def progress(stage: str, total: int | None = None, unit: str = "it") -> Iterator
         yield p
     finally:
         p.bar.close()
+
+
+def enabled() -> bool:
+    """Whether progress bars show (a terminal, or forced on)."""
+    return _enabled()
+
+
+def stage_line(stage: str, text: str) -> None:
+    """One line saying what a finished stage did (counts, seconds): where bars are off, as in CI logs, this is the
+    progress a reader sees; with bars on it goes to the callback only."""
+    if _callback is not None:
+        _callback(stage, 1, 1)
+    if not _enabled():
+        print(f"{stage}: {text}", file=sys.stderr, flush=True)

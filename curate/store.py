@@ -147,6 +147,17 @@ MIGRATIONS: list[tuple[str, str]] = [
             WHEN json_extract_string(params, '$.model') = 'finetune' THEN 'finetune' ELSE '' END;
         """,
     ),
+    (
+        # Vectors live in the shared vector store (curate/vectors.py); a workspace lists the shards it reads. The
+        # embeddings table stays readable for the vectors older workspaces kept in it.
+        "vector_shards: the vector store's shards a workspace reads its vectors from",
+        """
+        CREATE TABLE vector_shards (
+            key VARCHAR NOT NULL, path VARCHAR NOT NULL, rows BIGINT, added_at TIMESTAMP DEFAULT current_timestamp
+        );
+        CREATE INDEX vector_shards_key ON vector_shards (key);
+        """,
+    ),
 ]
 
 # A run's name for people: its detector, and its variant (the signal behind it, named by the detector) when it has one.
@@ -284,7 +295,8 @@ class Workspace:
     # -- bulk writes -----------------------------------------------------
     def append_arrow(self, table: str, data: pa.Table) -> None:
         """Bulk-insert an Arrow table whose column names match the target table's."""
-        if table not in {"examples", "texts", "clean_labels", "embeddings", "findings", "decisions", "tuned_folds"}:
+        if table not in {"examples", "texts", "clean_labels", "embeddings", "findings", "decisions", "tuned_folds",
+                         "vector_shards"}:
             raise ValueError(f"not a bulk-writable table: {table}")
         cols = ", ".join(data.column_names)
         self.con.register("_curate_bulk", data)

@@ -16,6 +16,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 if "CURATE_ONNX_CACHE" not in os.environ:
     os.environ["CURATE_ONNX_CACHE"] = tempfile.mkdtemp(prefix="curate-onnx-")
     atexit.register(shutil.rmtree, os.environ["CURATE_ONNX_CACHE"], True)
+# The vector store is shared by every workspace on a machine: the session's fixtures keep theirs in a folder of this
+# session, and each test gets its own (below), so a test never finds vectors another test paid for.
+if "CURATE_CACHE" not in os.environ:
+    os.environ["CURATE_CACHE"] = tempfile.mkdtemp(prefix="curate-cache-")
+    atexit.register(shutil.rmtree, os.environ["CURATE_CACHE"], True)
 # The fake LLM server lives on loopback: never route its requests through a proxy from the environment.
 os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
 
@@ -25,6 +30,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_data"
 SEMEVAL = ROOT.parent / "shared" / "data" / "semeval2010_task8"
 TABLES = ("datasets", "examples", "texts", "clean_labels", "embeddings", "runs", "findings", "decisions")
+
+
+@pytest.fixture(autouse=True)
+def _own_vector_store(tmp_path_factory, monkeypatch):
+    """A vector store of the test's own (workspaces copied from session fixtures still read the session's)."""
+    monkeypatch.setenv("CURATE_CACHE", str(tmp_path_factory.mktemp("cache")))
 
 
 @pytest.fixture

@@ -28,7 +28,8 @@ def semeval(ws, tmp_path, lines, name="sem"):
 
 
 def keys(ws) -> dict:
-    return dict(ws.con.execute("SELECT model, count(*) FROM embeddings GROUP BY model").fetchall())
+    """Vectors this workspace reads, per cache key (the shards it lists in the vector store)."""
+    return dict(ws.con.execute("SELECT key, sum(rows)::INT FROM vector_shards GROUP BY key").fetchall())
 
 
 def test_onnx_fp32_reproduces_torch_sentences_and_pair_vectors(ws, tmp_path, model, semeval_train_lines):

@@ -7,6 +7,7 @@ import dataclasses
 import functools
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable, Optional
 
@@ -66,6 +67,8 @@ def emit_json(data: Any) -> None:
 def main_options(
     ctx: typer.Context,
     db: str = typer.Option(DEFAULT_DB, "--db", envvar="CURATE_DB", help="Workspace DuckDB file."),
+    cache_dir: Optional[str] = typer.Option(None, "--cache-dir", envvar="CURATE_CACHE", help="The vector store and "
+                                            "other caches shared by workspaces (default: ~/.cache/curate)."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what happens."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bars (default: on in a terminal, off in CI)."
@@ -76,6 +79,8 @@ def main_options(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     prog.configure(enabled=progress)
+    if cache_dir:  # read by curate.vectors.cache_root, here and in the processes this one starts
+        os.environ["CURATE_CACHE"] = cache_dir
     ctx.obj = State(db=db)
 
 
@@ -144,6 +149,37 @@ def reviewer_name(name: Optional[str]) -> str:
     import getpass
 
     return name or getpass.getuser()
+
+
+# Where the heavy work runs (embed, mine, detect): see docs/scale.md.
+EngineOpt = typer.Option("local", "--engine", help="local (this process) or ray (a Ray cluster; pip install "
+                         "'curate[ray]').")
+AddressOpt = typer.Option(None, "--address", help="Ray cluster address (default: start a local one for the job).")
+WorkersOpt = typer.Option(None, "--workers", min=1, help="Ray embedding actors (default: as many as fit).")
+CpusOpt = typer.Option(1.0, "--cpus-per-worker", min=0.01, help="CPUs each Ray actor or task asks for.")
+GpusOpt = typer.Option(0.0, "--gpus-per-worker", min=0.0, help="GPUs each Ray embedding actor asks for.")
+ShardDirOpt = typer.Option(None, "--shard-dir", help="Where Ray jobs keep their shards (a local or shared path; "
+                           "default: under the curate cache).")
+
+
+def engine_options(engine: str, address: Optional[str], workers: Optional[int], cpus_per_worker: float,
+                   gpus_per_worker: float, shard_dir: Optional[str]):
+    """The engine the options name (None for the local default); --engine ray without Ray installed says how to
+    install it."""
+    from pydantic import ValidationError
+
+    from curate.engine import EngineOptions, require_ray
+
+    try:
+        opts = EngineOptions(engine=engine, address=address, workers=workers, cpus_per_worker=cpus_per_worker,
+                             gpus_per_worker=gpus_per_worker, shard_dir=shard_dir)
+    except ValidationError as exc:
+        raise CurateError("; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                                    for e in exc.errors())) from None
+    if not opts.ray:
+        return None
+    require_ray()
+    return opts
 
 
 def fmt3(x: Any) -> str:

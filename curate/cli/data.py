@@ -9,7 +9,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from curate.cli.app import JsonOpt, key_values, app, emit_json, handle_errors, out, workspace
+from curate.cli.app import (AddressOpt, CpusOpt, EngineOpt, GpusOpt, JsonOpt, ShardDirOpt, WorkersOpt, app, emit_json,
+                            engine_options, handle_errors, key_values, out, workspace)
 from curate.encode import BATCH_SIZE
 from curate.errors import CurateError
 
@@ -136,13 +137,17 @@ def embed(
                                 "when onnxruntime is installed and its export passes the guard against torch, else "
                                 "torch."),
     force: bool = typer.Option(False, "--force", help="Use a backend even when it fails the quality guard."),
+    engine: str = EngineOpt, address: Optional[str] = AddressOpt, workers: Optional[int] = WorkersOpt,
+    cpus_per_worker: float = CpusOpt, gpus_per_worker: float = GpusOpt, shard_dir: Optional[str] = ShardDirOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Embed a dataset's texts (relations as entity-pair vectors); cached texts are not embedded again."""
+    """Embed a dataset's texts (relations as entity-pair vectors); texts in the vector store are not embedded again."""
     from curate.embed import embed_dataset
 
+    run_on = engine_options(engine, address, workers, cpus_per_worker, gpus_per_worker, shard_dir)
     with workspace(ctx) as ws:
-        result = embed_dataset(ws, name, model=model, batch_size=batch_size, backend=backend, force=force)
+        result = embed_dataset(ws, name, model=model, batch_size=batch_size, backend=backend, force=force,
+                               engine=run_on)
     if as_json:
         emit_json(dataclasses.asdict(result))
         return
@@ -198,6 +203,8 @@ def mine(
     keep_previous: bool = typer.Option(False, "--keep-previous", help="Keep negatives mined by earlier runs."),
     seed: int = typer.Option(0, "--seed"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
+    engine: str = EngineOpt, address: Optional[str] = AddressOpt, workers: Optional[int] = WorkersOpt,
+    cpus_per_worker: float = CpusOpt, gpus_per_worker: float = GpusOpt, shard_dir: Optional[str] = ShardDirOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Mine hard negatives for every query with a positive, from the cached embeddings; stored as negative pairs."""
@@ -213,8 +220,9 @@ def mine(
     except ValidationError as exc:
         raise CurateError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
                                     for e in exc.errors())) from None
+    run_on = engine_options(engine, address, workers, cpus_per_worker, gpus_per_worker, shard_dir)
     with workspace(ctx) as ws:
-        res = run_mine(ws, name, opts)
+        res = run_mine(ws, name, opts, engine=run_on)
     summary = {k: v for k, v in dataclasses.asdict(res).items() if k != "pairs"}
     if as_json:
         emit_json(summary)

@@ -10,7 +10,8 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from curate.cli.app import JsonOpt, fmt3, param_values, app, emit_json, handle_errors, latest_runs, out, workspace
+from curate.cli.app import (AddressOpt, CpusOpt, EngineOpt, GpusOpt, JsonOpt, ShardDirOpt, WorkersOpt, app, emit_json,
+                            engine_options, fmt3, handle_errors, latest_runs, out, param_values, workspace)
 from curate.errors import CurateError
 
 
@@ -45,6 +46,8 @@ def detect(
     force: bool = typer.Option(False, "--force", help="Run again even if an identical run exists."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what the run would send and cost (LLM "
                                  "detectors); nothing is sent or stored."),
+    engine: str = EngineOpt, address: Optional[str] = AddressOpt, workers: Optional[int] = WorkersOpt,
+    cpus_per_worker: float = CpusOpt, gpus_per_worker: float = GpusOpt, shard_dir: Optional[str] = ShardDirOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Run noise detectors; each run and its findings (score, suggestion, reason, evidence) are stored."""
@@ -52,6 +55,7 @@ def detect(
 
     if param and len(detector) != 1:
         raise CurateError("--param applies to one detector; name it with --detector")
+    run_on = engine_options(engine, address, workers, cpus_per_worker, gpus_per_worker, shard_dir)
     with workspace(ctx) as ws:
         if dry_run:
             plans = api.plan(ws, name, detector or None, param_values(param), model=model)
@@ -61,7 +65,8 @@ def detect(
             for d, plan in plans.items():
                 out.print(f"{d}: " + ", ".join(f"{k} {v}" for k, v in plan.items()))
             return
-        results = api.detect(ws, name, detector or None, param_values(param), model=model, force=force)
+        results = api.detect(ws, name, detector or None, param_values(param), model=model, force=force,
+                             engine=run_on)
     if as_json:
         emit_json([dataclasses.asdict(r) for r in results])
         return

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from curate.embed import load_vectors, stored_key
+from curate.engine.options import EngineOptions
 from curate.encode import representation_for, resolve_model
 from curate.errors import CurateError
 from curate.ingest.base import iter_jsonl
@@ -42,6 +43,7 @@ class Context:
     model: str | None = None
     seed: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    engine: EngineOptions | None = None  # with engine=ray the neighbour searches run exactly, on the cluster
 
     def __post_init__(self) -> None:
         info = self.ws.dataset(self.dataset)
@@ -62,6 +64,11 @@ class Context:
         self._knn: dict[tuple, Neighbours] = {}
         self._proba: dict[tuple, tuple[np.ndarray, list[str]]] = {}
         self._tuned: dict[tuple, np.ndarray] = {}
+        self.runner = None
+        if self.engine is not None and self.engine.ray:
+            from curate.engine.knn_job import RayRunner
+
+            self.runner = RayRunner(self.engine)
 
     @property
     def matrix(self) -> np.ndarray:
@@ -134,7 +141,7 @@ class Context:
             else:
                 matrix = self.proba_space(fit_rows, space_labels, model_args)
             t = time.perf_counter()
-            self._knn[key] = knn_within(matrix, k, base, queries)
+            self._knn[key] = knn_within(matrix, k, base, queries, runner=self.runner)
             self.timings["knn"] = self.timings.get("knn", 0.0) + time.perf_counter() - t
         return self._knn[key]
 

@@ -52,7 +52,7 @@ class NearDuplicates(Detector):
         groups: dict[str, list[int]] = defaultdict(list)
         for r in rows:
             groups[hashes[ctx.ids[r]]].append(r)
-        nb = candidate_neighbours(ctx.matrix, scope, params.k, params.threshold)
+        nb = candidate_neighbours(ctx.matrix, scope, params.k, params.threshold, runner=ctx.runner)
         score = np.zeros(len(rows))
         suggested: list[str | None] = [None] * len(rows)
         flagged = np.zeros(len(rows), dtype=bool)
@@ -95,12 +95,13 @@ class NearDuplicates(Detector):
 
 
 def candidate_neighbours(matrix: np.ndarray, scope: np.ndarray, k: int, threshold: float = 0.0, dim: int = 64,
-                         widen: int = 4) -> Neighbours:
-    """The k most similar rows within scope; on large data only those that can reach threshold, found among
-    widen*k candidates from an IVF search in a PCA-reduced space and re-scored with the full vectors."""
+                         widen: int = 4, runner=None) -> Neighbours:
+    """The k most similar rows within scope; on large data in one process only those that can reach threshold,
+    found among widen*k candidates from an IVF search in a PCA-reduced space and re-scored with the full vectors
+    (a runner, the Ray engine's, searches exactly instead)."""
     rows = np.flatnonzero(scope)
-    if len(rows) <= REDUCE_ABOVE or matrix.shape[1] <= dim:
-        return knn_within(matrix, k, scope, scope)  # one row of neighbours per scoped row
+    if runner is not None or len(rows) <= REDUCE_ABOVE or matrix.shape[1] <= dim:
+        return knn_within(matrix, k, scope, scope, runner=runner)  # one row of neighbours per scoped row
     import faiss
 
     # All rows (the usual case) need no copy of the vectors; a subset does.

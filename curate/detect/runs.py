@@ -18,6 +18,7 @@ import pyarrow as pa
 from curate.version import __version__
 from curate.detect.base import COLUMNS, REGISTRY, Detector, DetectorParams, ModelParams
 from curate.detect.context import Context
+from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.registry import instantiate
 from curate.store import RUN_LABEL, Workspace
@@ -116,10 +117,11 @@ def run_detector(
     model: str | None = None,
     force: bool = False,
     ctx: Context | None = None,
+    engine: EngineOptions | None = None,
 ) -> RunResult:
     """Run one detector on a dataset and store the run and findings; an identical earlier run is reused."""
     det, p = make_params(detector, params)
-    ctx = ctx or Context(ws, dataset, model=model)
+    ctx = ctx or Context(ws, dataset, model=model, engine=engine)
     if ctx.task not in det.tasks:
         raise CurateError(f"detector '{detector}' works on {' or '.join(det.tasks)} datasets; "
                           f"'{dataset}' is a {ctx.task} dataset")

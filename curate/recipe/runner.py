@@ -140,7 +140,8 @@ class _Runner:
         from curate.embed import embed_dataset
 
         cfg = self.recipe.embed
-        r = embed_dataset(self.ws, ds, model=cfg.model, batch_size=cfg.batch_size, backend=cfg.backend, force=cfg.force)
+        r = embed_dataset(self.ws, ds, model=cfg.model, batch_size=cfg.batch_size, backend=cfg.backend, force=cfg.force,
+                          engine=self.recipe.engine)
         status = "reused" if r.computed == 0 else "ran"
         return status, asdict(r), f"{r.computed} embedded ({r.backend}), {r.cached} from the cache"
 
@@ -149,7 +150,7 @@ class _Runner:
 
         ds = self.plan.dataset_of(step)
         if ds not in self.contexts:
-            self.contexts[ds] = Context(self.ws, ds, model=self.recipe.embed.model)
+            self.contexts[ds] = Context(self.ws, ds, model=self.recipe.embed.model, engine=self.recipe.engine)
         r = run_detector(self.ws, ds, step.detector, step.params.model_dump(exclude_unset=True),
                          model=self.recipe.embed.model, force=self.force, ctx=self.contexts[ds])
         run = {"run_id": r.run_id, "detector": r.detector, "dataset": ds, "counts": r.counts, "reused": r.reused}

@@ -13,6 +13,7 @@ from pydantic import (BaseModel, ConfigDict, Discriminator, Field, Tag, Validati
                       field_validator, model_validator)
 
 from curate.backends import BACKENDS
+from curate.engine.options import EngineOptions
 from curate.encode import BATCH_SIZE
 from curate.errors import CurateError
 
@@ -185,6 +186,8 @@ def recipe_model() -> type[BaseModel]:
         output: str | None = Field(None, description="folder for the report and relative export paths "
                                    "(default: out/<name> beside the recipes folder's parent)")
         ingest: list[IngestStep] = Field(default_factory=list)
+        engine: EngineOptions = Field(default_factory=EngineOptions, description="where embedding and the "
+                                      "neighbour searches run: local, or ray with its settings (docs/scale.md)")
         embed: Embed = Field(default_factory=Embed)
         detect: list[DetectStep] = Field(default_factory=list)
         evaluate: list[Evaluate] = Field(default_factory=list)

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.index import knn
 from curate.ingest.retrieval import pair_id
@@ -69,9 +70,16 @@ class MineResult:
     pairs: list[tuple[str, str, float]] = field(default_factory=list)  # every chosen (query, passage, score)
 
 
-def mine(ws: Workspace, name: str, options: MineOptions | None = None) -> MineResult:
-    """Mine hard negatives for every query with a positive and store them as negative pairs."""
+def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
+         engine: EngineOptions | None = None) -> MineResult:
+    """Mine hard negatives for every query with a positive and store them as negative pairs (the search on a Ray
+    cluster with engine=ray: exact, sharded)."""
     opt = options or MineOptions()
+    runner = None
+    if engine is not None and engine.ray:
+        from curate.engine.knn_job import RayRunner
+
+        runner = RayRunner(engine)
     t0 = time.perf_counter()
     pairs = load_pairs(ws, name)
     queries = TextVectors(ws, name, "query", opt.model)
@@ -109,7 +117,7 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None) -> MineRe
     t = time.perf_counter()
     with progress(f"mine {name}", total=1, unit="search") as bar:
         nb = knn(passages.matrix, min(range_max + max_pos, len(passages.ids)), qmat, exclude_self=False,
-                 method=opt.search)
+                 method=opt.search, runner=runner)
         bar.update(1)
     res.timings["knn"] = time.perf_counter() - t
 

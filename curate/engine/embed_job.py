@@ -1,0 +1,176 @@
+"""Embedding on Ray Data: the texts missing from the vector store go out as Parquet shards, an actor pool that loads
+the model once turns them into (text hash, vector) shards, and those become vector-store shards under the same cache
+key the in-process path uses. The model path, backend and key (and the backend's quality guard) are settled on the
+driver before anything is sent; actors use the same encoding code (pair and span vectors included).
+
+A job stopped part-way keeps what finished: on the next run the finished output shards are taken into the store
+first, and only the texts still missing are sent again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from curate.engine.cluster import ray_cluster, worker_count
+from curate.engine.options import EngineOptions
+from curate.errors import CurateError
+from curate.progress import stage_line
+from curate.vectors import VectorStore, cache_root, register_shards, vector_table
+
+
+class Embedder:
+    """A Ray Data actor: opens the encoder once (as the driver chose it), then turns batches of (text_hash, text,
+    meta) into (text_hash, vector)."""
+
+    def __init__(self, source: str, backend: str, representation: str, batch_size: int, threads: int,
+                 device: str) -> None:
+        from curate.encode import TorchEncoder, load_model
+
+        self.representation, self.batch_size = representation, batch_size
+        if backend in ("onnx", "onnx-int8"):
+            from curate.backends import cached_onnx, open_onnx
+
+            found = cached_onnx(source, backend)
+            if found is not None:
+                self.encoder = found[0]
+            else:  # a node without the driver's export makes the same one from the same weights
+                self.encoder = open_onnx(load_model(source, device), source, backend)[0]
+            self.encoder.workers = threads
+        else:
+            import torch
+
+            torch.set_num_threads(threads)
+            st = load_model(source, device)
+            self.encoder = TorchEncoder(st.half() if backend == "torch-fp16" else st)
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        from curate.encode import encode_rows
+
+        metas = [json.loads(m) if m else None for m in batch.column("meta").to_pylist()]
+        vecs = encode_rows(self.encoder, self.representation, batch.column("text").to_pylist(), metas,
+                           self.batch_size)
+        return vector_table(batch.column("text_hash").to_pylist(), vecs)
+
+
+def job_dir(opts: EngineOptions, key: Any) -> Path:
+    """The folder of one key's embedding job (its input and output shards): stable, so a re-run finds it."""
+    root = Path(opts.shard_dir).expanduser() if opts.shard_dir else cache_root() / "ray-shards"
+    return root / f"embed-{hashlib.sha256(str(key).encode()).hexdigest()[:16]}"
+
+
+def finished_outputs(folder: Path) -> list[Path]:
+    """Output shards that were written whole (a file cut short by a stopped job is removed)."""
+    done = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        try:
+            pq.read_metadata(path)
+            done.append(path)
+        except Exception:  # no footer: the writer was stopped mid-file
+            path.unlink(missing_ok=True)
+    return done
+
+
+def write_inputs(folder: Path, rows: list[tuple[str, str, str | None]], shard_rows: int) -> list[Path]:
+    """The texts to embed as Parquet shards of shard_rows, each shard in the order given (longest first)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = []
+    for start in range(0, len(rows), shard_rows):
+        part = rows[start : start + shard_rows]
+        path = folder / f"{start // shard_rows:06d}.parquet"
+        pq.write_table(pa.table({"text_hash": [r[0] for r in part], "text": [r[1] for r in part],
+                                 "meta": [r[2] for r in part]}), path)
+        paths.append(path)
+    return paths
+
+
+def take_outputs(folder: Path, key: Any, store: VectorStore) -> list[tuple[Path, int]]:
+    """Move the finished output shards into the vector store; returns (store path, rows) of each."""
+    moved = []
+    for path in finished_outputs(folder):
+        rows = pq.read_metadata(path).num_rows
+        moved.append((store.adopt(key, path), rows))
+    return moved
+
+
+def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, representation: str,
+                  batch_size: int, opts: EngineOptions, device: str) -> None:
+    """read_parquet -> map_batches(Embedder actor pool) -> write_parquet, with bounded retries and the timeout."""
+    import ray
+
+    workers = worker_count(opts)
+    threads = max(1, round(opts.cpus_per_worker))
+    ds = ray.data.read_parquet([str(p) for p in inputs], override_num_blocks=len(inputs))
+    with warnings.catch_warnings():
+        # Ray Data's actor pools retry forever unless told; the bound goes in as remote args, which Ray 2.60 still
+        # takes but calls deprecated (pyproject pins ray below 2.64, which drops them).
+        warnings.simplefilter("ignore")
+        vectors = ds.map_batches(
+            # One call per input shard: its output is one finished shard, the unit a stopped job resumes from.
+            Embedder, batch_size=opts.shard_rows, batch_format="pyarrow",
+            compute=ray.data.ActorPoolStrategy(size=min(workers, len(inputs))), num_cpus=opts.cpus_per_worker,
+            num_gpus=opts.gpus_per_worker or None,
+            fn_constructor_kwargs={"source": source, "backend": backend, "representation": representation,
+                                   "batch_size": batch_size, "threads": threads, "device": device},
+            max_restarts=opts.max_retries, max_task_retries=opts.max_retries)
+    failure: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            # A file per input shard (its own id in the name: a resumed run adds files, never overwrites one).
+            vectors.write_parquet(str(out), min_rows_per_file=1, max_rows_per_file=opts.shard_rows)
+        except BaseException as exc:  # carried to the caller's thread
+            failure.append(exc)
+
+    runner = threading.Thread(target=write, daemon=True)
+    runner.start()
+    runner.join(opts.timeout)
+    if runner.is_alive():
+        raise CurateError(f"the Ray embedding job did not finish within {opts.timeout:g} s; the shards it finished "
+                          f"are kept: run the same command again to resume")
+    if failure:
+        raise CurateError(f"the Ray embedding job failed: {str(failure[0]).splitlines()[0][:300]}") from failure[0]
+
+
+def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch_size: int,
+                 opts: EngineOptions, device: str = "cpu") -> tuple[int, dict[str, float]]:
+    """Embed the dataset's missing texts on Ray into the vector store under key; returns (texts embedded, stage
+    seconds). missing_of() lists (text hash, text, meta) still missing, read again after a resume."""
+    store = VectorStore()
+    folder = job_dir(opts, key)
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    resumed = take_outputs(folder / "outputs", key, store)  # what a stopped run finished
+    register_shards(ws, key, resumed)
+    if resumed:
+        stage_line("ray embed", f"{sum(n for _, n in resumed):,} vectors from a stopped run taken into the store")
+    missing = missing_of()
+    if not missing:
+        return 0, timings
+    missing.sort(key=lambda m: -len(m[1] or ""))
+    inputs = write_inputs(folder / "inputs", missing, opts.shard_rows)
+    timings["write_inputs"] = round(time.perf_counter() - t, 3)
+    stage_line("ray embed", f"{len(missing):,} texts in {len(inputs)} input shards ({timings['write_inputs']:.1f} s)")
+    with ray_cluster(opts):
+        t = time.perf_counter()
+        run_embedding(inputs, folder / "outputs", source=source, backend=key.backend,
+                      representation=key.representation, batch_size=batch_size, opts=opts, device=device)
+        timings["embed"] = round(time.perf_counter() - t, 3)
+        stage_line("ray embed", f"{len(missing):,} texts embedded on {worker_count(opts)} workers "
+                                f"({timings['embed']:.1f} s, {len(missing) / max(timings['embed'], 1e-9):.0f} texts/s)")
+    t = time.perf_counter()
+    taken = take_outputs(folder / "outputs", key, store)
+    register_shards(ws, key, taken)
+    timings["load"] = round(time.perf_counter() - t, 3)
+    stage_line("ray embed", f"{sum(n for _, n in taken):,} vectors into the store ({timings['load']:.1f} s)")
+    shutil.rmtree(folder / "inputs", ignore_errors=True)
+    return sum(n for _, n in taken), timings

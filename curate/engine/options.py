@@ -1,0 +1,58 @@
+"""Where the heavy work runs: in this process (local), or on a Ray cluster (`--engine ray`), with its settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from curate.errors import CurateError
+
+INSTALL = "pip install 'curate[ray]'"
+
+
+class EngineOptions(BaseModel):
+    """How embedding, kNN and mining run: locally (the default), or as Ray jobs on a cluster (docs/scale.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine: Literal["local", "ray"] = Field("local", description="local: this process; ray: a Ray cluster")
+    address: str | None = Field(None, description="an existing Ray cluster (e.g. ray://head:10001 or auto); "
+                                "without it a local cluster sized to this machine is started for the job")
+    workers: int | None = Field(None, ge=1, description="embedding actors (default: the cluster's CPUs divided by "
+                                "cpus_per_worker, GPUs by gpus_per_worker when given)")
+    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each actor and kNN task asks for (fractions leave "
+                                   "room for Ray's own tasks on small machines)")
+    gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each embedding actor asks for (then it runs the "
+                                   "model on CUDA; untested here, docs/scale.md)")
+    shard_dir: str | None = Field(None, description="where input and result shards live: a local path, one every "
+                                  "node shares, or a pyarrow file system URI (default: under the curate cache)")
+    shard_rows: int = Field(20_000, ge=1, description="texts per input shard / corpus rows per kNN shard")
+    query_block: int = Field(8_192, ge=1, description="queries per kNN task")
+    max_retries: int = Field(3, ge=0, description="retries of a failed task and restarts of a dead actor")
+    timeout: float | None = Field(None, gt=0, description="seconds a job may take before it stops with an error "
+                                  "(finished shards are kept: run again to resume)")
+
+    @property
+    def ray(self) -> bool:
+        """Whether the work goes to Ray."""
+        return self.engine == "ray"
+
+
+LOCAL = EngineOptions()
+
+
+def ray_missing() -> str | None:
+    """Why the Ray engine cannot run here (the extra to install), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return f"the ray engine needs Ray: {INSTALL}"
+    return None
+
+
+def require_ray() -> None:
+    """Raise a one-line CurateError naming the install command when Ray is not installed."""
+    reason = ray_missing()
+    if reason:
+        raise CurateError(reason)
