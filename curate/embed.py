@@ -20,13 +20,13 @@ from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import progress
 from curate.store import Workspace
-from curate.vectors import VectorStore, register_shards
+from curate.vectors import VectorStore, read_shard, register_shards
 
 log = logging.getLogger(__name__)
 
 WRITE_CHUNK = 2048
 
-# {vectors} is the relation of every vector under one key that the workspace reads (_vectors_sql).
+# {vectors} is the relation of the text hashes of every vector under one key the workspace reads (_hashes_sql).
 Q_MISSING_EXAMPLES = """
     SELECT e.text_hash, any_value(e.text) AS text, any_value(e.meta) AS meta
     FROM examples e ANTI JOIN ({vectors}) v ON v.text_hash = e.text_hash
@@ -39,24 +39,13 @@ Q_MISSING_TEXTS = """
 """
 Q_COUNT_HASHES = "SELECT count(DISTINCT text_hash) FROM examples WHERE dataset = ?"
 Q_COUNT_TEXT_HASHES = "SELECT count(DISTINCT text_hash) FROM texts WHERE dataset = ?"
-Q_VECTORS = """
-    SELECT e.id, e.split, e.label, v.vector
-    FROM examples e LEFT JOIN ({vectors}) v ON v.text_hash = e.text_hash
-    WHERE e.dataset = ? {split_filter}
-    ORDER BY e.split, e.ord
-"""
-Q_TEXT_VECTORS = """
-    SELECT t.id, v.vector
-    FROM texts t LEFT JOIN ({vectors}) v ON v.text_hash = t.text_hash
-    WHERE t.dataset = ? AND t.kind = ?
-    ORDER BY t.id
-"""
 Q_STORED = """
     SELECT count(DISTINCT v.text_hash) FROM ({vectors}) v
     WHERE v.text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?)
 """
 Q_SHARDS = "SELECT path FROM vector_shards WHERE key = ? ORDER BY added_at, path"
-Q_LEGACY = "SELECT text_hash, vector FROM embeddings WHERE model = ?"
+Q_LEGACY = "SELECT text_hash FROM embeddings WHERE model = ?"
+Q_LEGACY_VECTORS = "SELECT text_hash, vector FROM embeddings WHERE model = ?"
 Q_ADOPT = """
     SELECT filename, count(*) FROM read_parquet(?, filename = true)
     WHERE text_hash IN (SELECT text_hash FROM {table} WHERE dataset = ?) GROUP BY filename
@@ -124,13 +113,13 @@ def shard_paths(ws: Workspace, key: CacheKey) -> list[str]:
     return present
 
 
-def _vectors_sql(ws: Workspace, key: CacheKey) -> tuple[str, list]:
-    """(SQL, params) of a relation (text_hash, vector) over every vector under key this workspace reads: its
-    shards in the vector store, read in place, and what older workspaces kept in their embeddings table."""
+def _hashes_sql(ws: Workspace, key: CacheKey) -> tuple[str, list]:
+    """(SQL, params) of a relation (text_hash) over every vector under key this workspace reads: its shards in the
+    vector store, read in place, and what older workspaces kept in their embeddings table."""
     paths = shard_paths(ws, key)
     if not paths:
         return Q_LEGACY, [str(key)]
-    return f"SELECT text_hash, vector FROM read_parquet(?) UNION ALL {Q_LEGACY}", [paths, str(key)]
+    return f"SELECT text_hash FROM read_parquet(?) UNION ALL {Q_LEGACY}", [paths, str(key)]
 
 
 def adopt(ws: Workspace, name: str, key: CacheKey, store: VectorStore | None = None) -> int:
@@ -162,7 +151,7 @@ def stored_key(ws: Workspace, name: str, spec: ModelSpec, representation: str, *
     table = _table(ws, name)
     count = {}
     for k in keys:
-        sql, params = _vectors_sql(ws, k)
+        sql, params = _hashes_sql(ws, k)
         count[k] = ws.one(Q_STORED.format(vectors=sql, table=table), [*params, name])[0]
     if complete:
         total = ws.one(Q_COUNT_TEXT_HASHES if table == "texts" else Q_COUNT_HASHES, [name])[0]
@@ -183,7 +172,7 @@ def _record_backend(ws: Workspace, name: str, key: CacheKey) -> None:
 
 def _missing(ws: Workspace, name: str, key: CacheKey) -> tuple[list, int]:
     """(text hash, text, meta) of the dataset's texts with no vector under key, and how many texts it has."""
-    sql, params = _vectors_sql(ws, key)
+    sql, params = _hashes_sql(ws, key)
     if _table(ws, name) == "texts":
         return (ws.con.execute(Q_MISSING_TEXTS.format(vectors=sql), [*params, name]).fetchall(),
                 ws.one(Q_COUNT_TEXT_HASHES, [name])[0])
@@ -280,14 +269,6 @@ def _embed_here(ws: Workspace, name: str, key: CacheKey, opened: Any, missing: l
     return done
 
 
-def _first_per_id(table: pa.Table) -> pa.Table:
-    """The rows of a vector join, one per id: two shards may hold the same text (two writers at once); their
-    vectors are the same by construction, so the first is kept."""
-    ids = table.column("id").to_numpy(zero_copy_only=False)
-    _, first = np.unique(ids, return_index=True)
-    return table if len(first) == len(ids) else table.take(np.sort(first))
-
-
 def to_matrix(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     """A column of equal-length float lists as a float32 matrix (no per-row Python objects)."""
     arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
@@ -308,26 +289,65 @@ class Vectors:
     key: CacheKey
 
 
+Q_EXAMPLE_HASHES = "SELECT id, split, label, text_hash FROM examples WHERE dataset = ? {split_filter} ORDER BY split, ord"
+Q_TEXT_HASHES = "SELECT id, text_hash FROM texts WHERE dataset = ? AND kind = ? ORDER BY id"
+
+
+def gather(ws: Workspace, key: CacheKey, hashes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The vectors of these text hashes under key, in their order, read straight from the store's shards one file
+    at a time (plus any an older workspace kept in its table); returns (matrix, found per row). Two shards holding
+    one text (two writers at once) hold the same vector: whichever comes first is taken."""
+    import pandas as pd
+
+    want = pd.Index(hashes)
+    rows = None
+    if not want.is_unique:  # two examples with one text: gather the distinct hashes, then repeat them
+        want, rows = pd.Index(pd.unique(np.asarray(hashes, dtype=object))), None
+        rows = want.get_indexer(hashes)
+    out: np.ndarray | None = None
+    found = np.zeros(len(want), dtype=bool)
+
+    def place(have: np.ndarray, matrix: np.ndarray) -> None:
+        nonlocal out
+        if out is None:
+            out = np.zeros((len(want), matrix.shape[1]), dtype=np.float32)
+        at = want.get_indexer(have)
+        new = at >= 0
+        new[new] = ~found[at[new]]
+        out[at[new]] = matrix[new]
+        found[at[new]] = True
+
+    for path in shard_paths(ws, key):
+        place(*read_shard(path))
+        if found.all():
+            break
+    if not found.all() and ws.one("SELECT count(*) FROM embeddings WHERE model = ?", [str(key)])[0]:
+        legacy = ws.arrow(Q_LEGACY_VECTORS, [str(key)])
+        place(legacy.column("text_hash").to_numpy(zero_copy_only=False), to_matrix(legacy.column("vector")))
+    if out is None:
+        out = np.zeros((len(want), 0), dtype=np.float32)
+    return (out, found) if rows is None else (out[rows], found[rows])
+
+
 def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: str | None = None,
                  key: CacheKey | None = None) -> Vectors:
     """Cached vectors of a dataset's examples (under key, default the dataset's stored key); a clear error names
     the command when some are missing."""
     info = ws.dataset(name)
     key = key or stored_key(ws, name, resolve_model(model), representation_for(info.task))
-    vectors, params = _vectors_sql(ws, key)
-    sql = Q_VECTORS.format(vectors=vectors, split_filter="AND e.split = ?" if split else "")
-    table = _first_per_id(ws.arrow(sql, [*params, name] + ([split] if split else [])))
-    missing = table.column("vector").null_count
-    if missing:
+    rows = ws.con.execute(Q_EXAMPLE_HASHES.format(split_filter="AND split = ?" if split else ""),
+                          [name] + ([split] if split else [])).fetchall()
+    matrix, found = gather(ws, key, [r[3] for r in rows])
+    if not found.all():
         raise CurateError(
-            f"{missing} of {table.num_rows} examples of '{name}' have no embeddings for {key}; "
+            f"{int((~found).sum())} of {len(rows)} examples of '{name}' have no embeddings for {key}; "
             f"run: curate embed {name}" + (f" --model {model}" if model else "")
         )
     return Vectors(
-        ids=table.column("id").to_pylist(),
-        splits=np.asarray(table.column("split").to_pylist(), dtype=object),
-        labels=np.asarray(table.column("label").to_pylist(), dtype=object),
-        matrix=to_matrix(table.column("vector")),
+        ids=[r[0] for r in rows],
+        splits=np.asarray([r[1] for r in rows], dtype=object),
+        labels=np.asarray([r[2] for r in rows], dtype=object),
+        matrix=matrix,
         key=key,
     )
 
@@ -335,11 +355,11 @@ def load_vectors(ws: Workspace, name: str, *, model: str | None = None, split: s
 def load_text_vectors(ws: Workspace, name: str, kind: str, *, model: str | None = None) -> tuple[list[str], np.ndarray]:
     """Cached vectors of a retrieval dataset's queries or passages, by id."""
     key = stored_key(ws, name, resolve_model(model), REPR_TEXT)
-    vectors, params = _vectors_sql(ws, key)
-    table = _first_per_id(ws.arrow(Q_TEXT_VECTORS.format(vectors=vectors), [*params, name, kind]))
-    if table.column("vector").null_count:
+    rows = ws.con.execute(Q_TEXT_HASHES, [name, kind]).fetchall()
+    matrix, found = gather(ws, key, [r[1] for r in rows])
+    if not found.all():
         raise CurateError(f"some {kind} texts of '{name}' have no embeddings for {key}; run: curate embed {name}")
-    return table.column("id").to_pylist(), to_matrix(table.column("vector"))
+    return [r[0] for r in rows], matrix
 
 
 def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = None,
@@ -352,10 +372,8 @@ def vectors_for_texts(ws: Workspace, texts: list[str], *, model: str | None = No
     key = CacheKey.of(spec, REPR_TEXT)
     hashes = [text_hash(t) for t in texts]
     unique = dict(zip(hashes, texts))
-    vectors, params = _vectors_sql(ws, key)
-    found = ws.arrow(f"SELECT text_hash, any_value(vector) AS vector FROM ({vectors}) "
-                     "WHERE text_hash IN (SELECT unnest(?::VARCHAR[])) GROUP BY text_hash", [*params, list(unique)])
-    have = dict(zip(found.column("text_hash").to_pylist(), to_matrix(found.column("vector")))) if found.num_rows else {}
+    matrix, ok = gather(ws, key, list(unique))
+    have = {h: v for h, v, good in zip(unique, matrix, ok) if good}
     missing = [h for h in unique if h not in have]
     if missing:
         vecs = encode_texts(TorchEncoder(load_model(spec.source)), [unique[h] for h in missing], batch_size)

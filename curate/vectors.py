@@ -34,11 +34,23 @@ def cache_root() -> Path:
 
 
 def vector_table(hashes: list[str], vecs: np.ndarray) -> pa.Table:
-    """(text_hash, vector) rows as Arrow, vectors as fixed-size float32 lists."""
+    """(text_hash, vector) rows as Arrow, each vector the raw bytes of its float32 values (fixed-size binary: Parquet
+    stores it as one value per row, where a float list costs a repetition level per number to decode; measured
+    in benchmarks/README.md, store)."""
     vecs = np.ascontiguousarray(vecs, dtype=np.float32)
-    flat = pa.array(vecs.ravel(), type=pa.float32())
-    return pa.table({"text_hash": pa.array(hashes, type=pa.string()),
-                     "vector": pa.FixedSizeListArray.from_arrays(flat, vecs.shape[1] if vecs.ndim == 2 else 0)})
+    width = vecs.shape[1] if vecs.ndim == 2 else 0
+    data = pa.FixedSizeBinaryArray.from_buffers(pa.binary(4 * width), len(vecs), [None, pa.py_buffer(vecs.tobytes())])
+    return pa.table({"text_hash": pa.array(hashes, type=pa.string()), "vector": data})
+
+
+def read_shard(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(text hashes, float32 matrix) of one shard, the matrix a view of the file's buffer (no copy)."""
+    table = pq.read_table(path, columns=["text_hash", "vector"])
+    col = table.column("vector").combine_chunks()  # one chunk per file read: no copy
+    width = col.type.byte_width // 4
+    matrix = np.frombuffer(col.buffers()[1], dtype=np.float32, count=len(col) * width,
+                           offset=col.offset * col.type.byte_width).reshape(len(col), width)
+    return table.column("text_hash").to_numpy(zero_copy_only=False), matrix
 
 
 class VectorStore:
@@ -70,7 +82,9 @@ class VectorStore:
         folder = self._ready(key)
         path = folder / f"{name or uuid.uuid4().hex}.parquet"
         tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        pq.write_table(vector_table(hashes, vecs), tmp, row_group_size=ROW_GROUP, compression="zstd")
+        # Uncompressed: float vectors hardly compress, and decompressing them cost more time than reading them.
+        pq.write_table(vector_table(hashes, vecs), tmp, row_group_size=ROW_GROUP, compression="none",
+                       use_dictionary=["text_hash"])
         os.replace(tmp, path)
         return path
 

