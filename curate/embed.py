@@ -238,7 +238,7 @@ def embed_dataset(
             result.cached = int(total) - result.computed
         else:
             result.computed = _embed_here(ws, name, key, opened, missing, batch_size, sort_by_length, result.timings)
-    if total and (missing or backend != "auto"):
+    if total:  # adopted vectors too: which backend a dataset reads must not flip when another one fills up later
         _record_backend(ws, name, key)
     result.seconds = round(time.perf_counter() - started, 3)
     log.info("embedded %s: %d computed, %d cached", name, result.computed, result.cached)

@@ -11,7 +11,7 @@ import numpy as np
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.embed import CacheKey, embed_dataset, load_vectors, shard_paths
+from curate.embed import CacheKey, embed_dataset, load_vectors, put_vectors, shard_paths, stored_key
 from curate.encode import REPR_TEXT, resolve_model
 from curate.ingest import ingest
 from curate.store import Workspace
@@ -39,6 +39,13 @@ def test_a_second_workspace_reads_the_vectors_the_first_paid_for(tmp_path):
         # Neither workspace holds a copy: both read the same shard files in place.
         assert shard_paths(one, a.key) == shard_paths(two, b.key)
         assert one.one("SELECT count(*) FROM embeddings")[0] == two.one("SELECT count(*) FROM embeddings")[0] == 0
+        # The adopting workspace records the backend too: when other code (the ARHN embedding judge) later caches
+        # every text with another backend, both keep reading the vectors they were embedded with.
+        spec = resolve_model(None)
+        other = CacheKey.of(spec, REPR_TEXT, "torch" if a.key.backend != "torch" else "onnx")
+        texts = [r[0] for r in two.con.execute("SELECT DISTINCT text_hash FROM examples").fetchall()]
+        put_vectors(two, other, texts, np.ones((len(texts), a.matrix.shape[1]), dtype=np.float32))
+        assert stored_key(two, "t", spec, REPR_TEXT) == b.key == a.key
 
 
 def test_a_recipe_run_into_another_output_folder_embeds_nothing(tmp_path):

@@ -3,20 +3,24 @@ the model once turns them into (text hash, vector) shards, and those become vect
 key the in-process path uses. The model path, backend and key (and the backend's quality guard) are settled on the
 driver before anything is sent; actors use the same encoding code (pair and span vectors included).
 
-A job stopped part-way keeps what finished: on the next run the finished output shards are taken into the store
-first, and only the texts still missing are sent again."""
+Each actor call embeds one input shard into one output shard. A job stopped part-way keeps what finished: on the next
+run the finished output shards are taken into the store first, and only the texts still missing are sent again."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import socket
 import threading
 import time
+import uuid
 import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,13 +56,22 @@ class Embedder:
             st = load_model(source, device)
             self.encoder = TorchEncoder(st.half() if backend == "torch-fp16" else st)
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """Embed each input shard named in the batch into its output shard; returns the rows each holds."""
         from curate.encode import encode_rows
 
-        metas = [json.loads(m) if m else None for m in batch.column("meta").to_pylist()]
-        vecs = encode_rows(self.encoder, self.representation, batch.column("text").to_pylist(), metas,
-                           self.batch_size)
-        return vector_table(batch.column("text_hash").to_pylist(), vecs)
+        rows = []
+        for source, target in zip(batch["input"], batch["output"]):
+            table = pq.read_table(str(source))
+            metas = [json.loads(m) if m else None for m in table.column("meta").to_pylist()]
+            vecs = encode_rows(self.encoder, self.representation, table.column("text").to_pylist(), metas,
+                               self.batch_size)
+            tmp = Path(str(target) + ".tmp")
+            pq.write_table(vector_table(table.column("text_hash").to_pylist(), vecs), tmp)
+            os.replace(tmp, target)  # a shard is there whole or not at all: the unit a stopped job resumes from
+            rows.append(len(vecs))
+        return {"output": batch["output"], "rows": np.asarray(rows, dtype=np.int64),
+                "actor": [f"{socket.gethostname()}:{os.getpid()}"] * len(rows)}
 
 
 def job_dir(opts: EngineOptions, key: Any) -> Path:
@@ -68,15 +81,10 @@ def job_dir(opts: EngineOptions, key: Any) -> Path:
 
 
 def finished_outputs(folder: Path) -> list[Path]:
-    """Output shards that were written whole (a file cut short by a stopped job is removed)."""
-    done = []
-    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
-        try:
-            pq.read_metadata(path)
-            done.append(path)
-        except Exception:  # no footer: the writer was stopped mid-file
-            path.unlink(missing_ok=True)
-    return done
+    """Output shards written whole (a file a stopped job left half-written is removed)."""
+    for tmp in folder.glob("*.tmp") if folder.is_dir() else []:
+        tmp.unlink(missing_ok=True)
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
 def write_inputs(folder: Path, rows: list[tuple[str, str, str | None]], shard_rows: int) -> list[Path]:
@@ -103,35 +111,44 @@ def take_outputs(folder: Path, key: Any, store: VectorStore) -> list[tuple[Path,
 
 
 def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, representation: str,
-                  batch_size: int, opts: EngineOptions, device: str) -> None:
-    """read_parquet -> map_batches(Embedder actor pool) -> write_parquet, with bounded retries and the timeout."""
+                  batch_size: int, opts: EngineOptions, device: str) -> int:
+    """The input shards' paths -> map_batches(Embedder actor pool), each call one shard in and one out, with bounded
+    retries and the timeout; returns how many actors took part.
+
+    Actors read and write the shards themselves rather than through read_parquet/write_parquet: Ray Data (2.60)
+    coalesces small Parquet files into one read block, which left one actor of the pool doing all the work."""
     import ray
 
     workers = worker_count(opts)
-    threads = max(1, round(opts.cpus_per_worker))
-    ds = ray.data.read_parquet([str(p) for p in inputs], override_num_blocks=len(inputs))
+    threads = opts.threads_per_worker or max(1, round(opts.cpus_per_worker))
+    out.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:8]  # a resumed run adds files, never overwrites one
+    jobs = [{"input": str(p), "output": str(out / f"{p.stem}-{token}.parquet")} for p in inputs]
+    ds = ray.data.from_items(jobs, override_num_blocks=len(jobs))
     with warnings.catch_warnings():
         # Ray Data's actor pools retry forever unless told; the bound goes in as remote args, which Ray 2.60 still
         # takes but calls deprecated (pyproject pins ray below 2.64, which drops them).
         warnings.simplefilter("ignore")
-        vectors = ds.map_batches(
-            # One call per input shard: its output is one finished shard, the unit a stopped job resumes from.
-            Embedder, batch_size=opts.shard_rows, batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(size=min(workers, len(inputs))), num_cpus=opts.cpus_per_worker,
-            num_gpus=opts.gpus_per_worker or None,
+        done = ds.map_batches(
+            # One shard in flight per actor: shards are big units of work, and a second one queued at a busy actor
+            # would wait while another actor idles.
+            Embedder, batch_size=1, compute=ray.data.ActorPoolStrategy(size=min(workers, len(inputs)),
+                                                                       max_tasks_in_flight_per_actor=1),
+            num_cpus=opts.cpus_per_worker, num_gpus=opts.gpus_per_worker or None,
             fn_constructor_kwargs={"source": source, "backend": backend, "representation": representation,
                                    "batch_size": batch_size, "threads": threads, "device": device},
             max_restarts=opts.max_retries, max_task_retries=opts.max_retries)
     failure: list[BaseException] = []
+    actors: set[str] = set()
 
-    def write() -> None:
+    def consume() -> None:
         try:
-            # A file per input shard (its own id in the name: a resumed run adds files, never overwrites one).
-            vectors.write_parquet(str(out), min_rows_per_file=1, max_rows_per_file=opts.shard_rows)
+            for batch in done.iter_batches(batch_size=None, batch_format="pyarrow"):
+                actors.update(batch.column("actor").to_pylist())
         except BaseException as exc:  # carried to the caller's thread
             failure.append(exc)
 
-    runner = threading.Thread(target=write, daemon=True)
+    runner = threading.Thread(target=consume, daemon=True)
     runner.start()
     runner.join(opts.timeout)
     if runner.is_alive():
@@ -139,6 +156,7 @@ def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, r
                           f"are kept: run the same command again to resume")
     if failure:
         raise CurateError(f"the Ray embedding job failed: {str(failure[0]).splitlines()[0][:300]}") from failure[0]
+    return len(actors)
 
 
 def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch_size: int,
@@ -162,10 +180,11 @@ def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch
     stage_line("ray embed", f"{len(missing):,} texts in {len(inputs)} input shards ({timings['write_inputs']:.1f} s)")
     with ray_cluster(opts):
         t = time.perf_counter()
-        run_embedding(inputs, folder / "outputs", source=source, backend=key.backend,
-                      representation=key.representation, batch_size=batch_size, opts=opts, device=device)
+        actors = run_embedding(inputs, folder / "outputs", source=source, backend=key.backend,
+                               representation=key.representation, batch_size=batch_size, opts=opts, device=device)
         timings["embed"] = round(time.perf_counter() - t, 3)
-        stage_line("ray embed", f"{len(missing):,} texts embedded on {worker_count(opts)} workers "
+        timings["actors"] = actors
+        stage_line("ray embed", f"{len(missing):,} texts embedded by {actors} actors "
                                 f"({timings['embed']:.1f} s, {len(missing) / max(timings['embed'], 1e-9):.0f} texts/s)")
     t = time.perf_counter()
     taken = take_outputs(folder / "outputs", key, store)

@@ -29,15 +29,18 @@ def _save(path: Path, **arrays: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _search_cell(shard: str, offset: int, queries: str, k: int, out: str) -> str:
-    """One task: the k best rows of a memory-mapped corpus shard for a block of queries, saved to out."""
+def _search_cell(shard: str, offset: int, queries: str, k: int, out: str) -> float:
+    """One task: the k best rows of a memory-mapped corpus shard for a block of queries, saved to out; returns the
+    worker's peak RSS in MiB (what a worker needs, for sizing a cluster)."""
+    import resource
+
     from curate.shards import search_shard
 
     base = np.load(shard, mmap_mode="r")
     q = np.load(queries, mmap_mode="r")
     scores, rows = search_shard(np.asarray(base), np.asarray(q), k, offset)
     _save(Path(out), scores=scores, rows=rows)
-    return out
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def fingerprint(base: np.ndarray, queries: np.ndarray, k: int, opts: EngineOptions) -> str:
@@ -64,6 +67,7 @@ class RayRunner:
 
     def __init__(self, opts: EngineOptions) -> None:
         self.opts = opts
+        self.stages: dict[str, float] = {}  # seconds of the last search's serial and parallel parts, peak RSS
 
     def folder(self, fp: str) -> Path:
         """The job's folder in the shard dir."""
@@ -91,6 +95,7 @@ class RayRunner:
         cells = {(i, j): job / "cells" / f"{i:06d}-{j:06d}.npz" for i in range(len(shards))
                  for j in range(len(blocks))}
         todo = [c for c, path in cells.items() if not path.exists()]
+        self.stages = {"write_shards": round(time.perf_counter() - t, 3)}
         stage_line("ray knn", f"{len(base):,} x {len(queries):,} in {len(cells)} cells ({len(shards)} shards x "
                               f"{len(blocks)} query blocks), {len(cells) - len(todo)} already done; shards written in "
                               f"{time.perf_counter() - t:.1f} s")
@@ -112,9 +117,11 @@ class RayRunner:
                             raise CurateError(f"the Ray kNN job did not finish within {opts.timeout:g} s; "
                                               f"{len(cells) - len(pending)} of {len(cells)} cells are kept in {job}: "
                                               f"run the same command again to resume")
-                        ray.get(done)
+                        peak = max(ray.get(done))
+                        self.stages["worker_peak_rss_mib"] = max(self.stages.get("worker_peak_rss_mib", 0), peak)
                         bar.update(len(done))
         searched = time.perf_counter() - t
+        self.stages.update(search=round(searched, 3))
         t = time.perf_counter()
         out_s = np.empty((len(queries), k), dtype=np.float32)
         out_i = np.empty((len(queries), k), dtype=np.int64)
@@ -124,5 +131,6 @@ class RayRunner:
                 with np.load(cells[(i, j)]) as cell:
                     parts.append((cell["scores"], cell["rows"]))
             out_s[b : b + opts.query_block], out_i[b : b + opts.query_block] = merge(parts)
-        stage_line("ray knn", f"{len(todo)} cells searched in {searched:.1f} s, merged in {time.perf_counter() - t:.1f} s")
+        self.stages["merge"] = round(time.perf_counter() - t, 3)
+        stage_line("ray knn", f"{len(todo)} cells searched in {searched:.1f} s, merged in {self.stages['merge']:.1f} s")
         return out_s, out_i

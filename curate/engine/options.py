@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from curate.errors import CurateError
 
@@ -23,15 +23,26 @@ class EngineOptions(BaseModel):
                                 "cpus_per_worker, GPUs by gpus_per_worker when given)")
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs each actor and kNN task asks for (fractions leave "
                                    "room for Ray's own tasks on small machines)")
+    threads_per_worker: int | None = Field(None, ge=1, description="threads each actor computes with (default: "
+                                           "its CPUs, at least one)")
     gpus_per_worker: float = Field(0.0, ge=0, description="GPUs each embedding actor asks for (then it runs the "
                                    "model on CUDA; untested here, docs/scale.md)")
-    shard_dir: str | None = Field(None, description="where input and result shards live: a local path, one every "
-                                  "node shares, or a pyarrow file system URI (default: under the curate cache)")
+    shard_dir: str | None = Field(None, description="where input and result shards live: a local path, on a cluster "
+                                  "one every node mounts (default: under the curate cache)")
     shard_rows: int = Field(20_000, ge=1, description="texts per input shard / corpus rows per kNN shard")
     query_block: int = Field(8_192, ge=1, description="queries per kNN task")
     max_retries: int = Field(3, ge=0, description="retries of a failed task and restarts of a dead actor")
     timeout: float | None = Field(None, gt=0, description="seconds a job may take before it stops with an error "
                                   "(finished shards are kept: run again to resume)")
+
+    @field_validator("shard_dir")
+    @classmethod
+    def _a_path(cls, value: str | None) -> str | None:
+        # Tasks memory-map their shards, which needs a file system path; a bucket works mounted (docs/scale.md).
+        if value and "://" in value:
+            raise ValueError(f"shard_dir must be a path every node mounts, not a URI ({value}); mount the bucket "
+                             f"(e.g. with s3fs or gcsfuse) and give its path")
+        return value
 
     @property
     def ray(self) -> bool:

@@ -120,6 +120,8 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
                  method=opt.search, runner=runner)
         bar.update(1)
     res.timings["knn"] = time.perf_counter() - t
+    if runner is not None:
+        res.timings.update({f"ray_{k}": v for k, v in runner.stages.items()})
 
     t = time.perf_counter()
     scores = nb.scores.astype(np.float64).copy()

