@@ -9,10 +9,12 @@ from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detec
 from benchmarks.common import render_table, save, save_part
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
-                   "review": (100_000, 10_000), "finetune": 1_000, "backends": 2_000, "store": 100_000},
+                   "review": (100_000, 10_000), "finetune": 1_000, "backends": 2_000, "store": 100_000,
+                   "engine": (10_000, 20_000, 2_000)},
          "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100,
-                  "review": (1_000_000, 100_000), "finetune": 2_000, "backends": 5_000, "store": 1_000_000}}
-BENCHES = ["ingest", "embed", "backends", "store", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
+                  "review": (1_000_000, 100_000), "finetune": 2_000, "backends": 5_000, "store": 1_000_000,
+                  "engine": (50_000, 200_000, 20_000)}}
+BENCHES = ["ingest", "embed", "backends", "store", "engine", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
 
 
 def main() -> None:
@@ -36,6 +38,10 @@ def main() -> None:
         from benchmarks import bench_store
 
         save("store", bench_store.run(sizes["store"]), table=True)
+    if "engine" in chosen:  # needs the ray extra (pip install 'curate[ray]')
+        from benchmarks import bench_engine
+
+        save("engine", bench_engine.run(*sizes["engine"]), table=True)
     if "detect" in chosen:
         save("detect", bench_detect.run(sizes["detect"]))
     if "mine" in chosen:
