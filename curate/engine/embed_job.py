@@ -175,10 +175,12 @@ def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch
     if not missing:
         return 0, timings
     missing.sort(key=lambda m: -len(m[1] or ""))
-    inputs = write_inputs(folder / "inputs", missing, opts.shard_rows)
-    timings["write_inputs"] = round(time.perf_counter() - t, 3)
-    stage_line("ray embed", f"{len(missing):,} texts in {len(inputs)} input shards ({timings['write_inputs']:.1f} s)")
     with ray_cluster(opts):
+        t = time.perf_counter()
+        inputs = write_inputs(folder / "inputs", missing, opts.input_rows(len(missing), worker_count(opts)))
+        timings["write_inputs"] = round(time.perf_counter() - t, 3)
+        stage_line("ray embed", f"{len(missing):,} texts in {len(inputs)} input shards "
+                                f"({timings['write_inputs']:.1f} s)")
         t = time.perf_counter()
         actors = run_embedding(inputs, folder / "outputs", source=source, backend=key.backend,
                                representation=key.representation, batch_size=batch_size, opts=opts, device=device)

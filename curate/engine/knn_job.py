@@ -51,7 +51,7 @@ def fingerprint(base: np.ndarray, queries: np.ndarray, k: int, opts: EngineOptio
         arr = np.ascontiguousarray(m, dtype=np.float32)
         for start in range(0, len(arr), 65_536):  # in slices: never a second copy of a large matrix
             h.update(arr[start : start + 65_536].tobytes())
-    h.update(f"{k}:{opts.shard_rows}:{opts.query_block}".encode())
+    h.update(f"{k}:{opts.corpus_rows}:{opts.query_block}".encode())
     return h.hexdigest()
 
 
@@ -83,9 +83,9 @@ class RayRunner:
         job = self.folder(fingerprint(base, queries, k, opts))
         (job / "cells").mkdir(parents=True, exist_ok=True)
         shards = []
-        for s in range(0, max(len(base), 1), opts.shard_rows):
+        for s in range(0, max(len(base), 1), opts.corpus_rows):
             path = job / f"base-{s:012d}.npy"
-            _write_once(path, base[s : s + opts.shard_rows])
+            _write_once(path, base[s : s + opts.corpus_rows])
             shards.append((str(path), s))
         blocks = []
         for b in range(0, len(queries), opts.query_block):

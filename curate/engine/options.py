@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -29,7 +30,9 @@ class EngineOptions(BaseModel):
                                    "model on CUDA; untested here, docs/scale.md)")
     shard_dir: str | None = Field(None, description="where input and result shards live: a local path, on a cluster "
                                   "one every node mounts (default: under the curate cache)")
-    shard_rows: int = Field(20_000, ge=1, description="texts per input shard / corpus rows per kNN shard")
+    shard_rows: int | None = Field(None, ge=1, description="texts per embedding input shard and corpus rows per kNN "
+                                   "shard (default: about four input shards per worker, 1,000-20,000 texts each; "
+                                   "20,000-row kNN shards)")
     query_block: int = Field(8_192, ge=1, description="queries per kNN task")
     max_retries: int = Field(3, ge=0, description="retries of a failed task and restarts of a dead actor")
     timeout: float | None = Field(None, gt=0, description="seconds a job may take before it stops with an error "
@@ -43,6 +46,18 @@ class EngineOptions(BaseModel):
             raise ValueError(f"shard_dir must be a path every node mounts, not a URI ({value}); mount the bucket "
                              f"(e.g. with s3fs or gcsfuse) and give its path")
         return value
+
+    def input_rows(self, texts: int, workers: int) -> int:
+        """Texts per embedding input shard: as set, else about four shards per worker, so every actor of a big
+        cluster gets work and, longest texts first, the last shards finish close together."""
+        if self.shard_rows:
+            return self.shard_rows
+        return max(1_000, min(20_000, math.ceil(texts / (4 * workers))))
+
+    @property
+    def corpus_rows(self) -> int:
+        """Corpus rows per kNN shard."""
+        return self.shard_rows or 20_000
 
     @property
     def ray(self) -> bool:

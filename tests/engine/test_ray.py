@@ -163,6 +163,16 @@ def test_bad_engine_options_are_refused(tmp_path, option, says):
     assert res.exit_code == 2 and says in res.output
 
 
+def test_input_shards_give_every_actor_work():
+    from curate.engine import EngineOptions
+
+    auto = EngineOptions(engine="ray")
+    # 1M texts on 64 actors: 256 shards (at a fixed 20,000 there would be 50, and 14 actors idle).
+    assert auto.input_rows(1_000_000, 64) == 3_907 and auto.input_rows(10_000_000, 8) == 20_000
+    assert auto.input_rows(500, 2) == 1_000 and auto.corpus_rows == 20_000
+    assert EngineOptions(engine="ray", shard_rows=40).input_rows(1_000_000, 64) == 40
+
+
 def test_detectors_search_their_neighbours_on_ray_with_the_same_findings(engine, tmp_path, relation_db):
     from curate.detect import Context, run_detector
 
