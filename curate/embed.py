@@ -236,6 +236,7 @@ def embed_dataset(
                                                    device=device or ("cuda" if engine.gpus_per_worker else "cpu"))
             result.timings.update(stages)
             result.cached = int(total) - result.computed
+            adopt(ws, name, key)  # shards another run on the same shard folder took into the store for us
         else:
             result.computed = _embed_here(ws, name, key, opened, missing, batch_size, sort_by_length, result.timings)
     if total:  # adopted vectors too: which backend a dataset reads must not flip when another one fills up later

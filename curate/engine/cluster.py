@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 
 from curate.engine.options import EngineOptions, require_ray
+from curate.errors import CurateError
 
 # What every Ray worker needs to see as this process does: offline model loading, no telemetry, the same caches.
 PASSED_ON = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CURATE_CACHE", "CURATE_ONNX_CACHE", "CURATE_MODEL")
@@ -35,6 +36,17 @@ def ray_cluster(opts: EngineOptions) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def require_shared_shards(opts: EngineOptions) -> None:
+    """On a cluster of several nodes, refuse the default shard folder (under this machine's cache, which the other
+    nodes do not see) before any work is sent: their tasks would fail on missing files."""
+    import ray
+
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    if nodes > 1 and not opts.shard_dir:
+        raise CurateError(f"the Ray cluster has {nodes} nodes: give --shard-dir a path every node mounts (NFS, a "
+                          f"mounted bucket); the default, under this machine's curate cache, only this machine sees")
 
 
 def cluster_resources() -> dict[str, float]:

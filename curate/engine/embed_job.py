@@ -8,15 +8,16 @@ run the finished output shards are taken into the store first, and only the text
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
-import socket
 import threading
 import time
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.engine.cluster import ray_cluster, worker_count
+from curate.engine.cluster import ray_cluster, require_shared_shards, worker_count
 from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import stage_line
@@ -36,10 +37,10 @@ class Embedder:
     meta) into (text_hash, vector)."""
 
     def __init__(self, source: str, backend: str, representation: str, batch_size: int, threads: int,
-                 device: str) -> None:
+                 device: str, deadline: float | None = None) -> None:
         from curate.encode import TorchEncoder, load_model
 
-        self.representation, self.batch_size = representation, batch_size
+        self.representation, self.batch_size, self.deadline = representation, batch_size, deadline
         if backend in ("onnx", "onnx-int8"):
             from curate.backends import cached_onnx, open_onnx
 
@@ -60,18 +61,23 @@ class Embedder:
         """Embed each input shard named in the batch into its output shard; returns the rows each holds."""
         from curate.encode import encode_rows
 
+        import ray
+
         rows = []
         for source, target in zip(batch["input"], batch["output"]):
+            if self.deadline is not None and time.time() > self.deadline:
+                rows.append(0)  # past the job's timeout: the pool drains instead of working on for nobody
+                continue
             table = pq.read_table(str(source))
             metas = [json.loads(m) if m else None for m in table.column("meta").to_pylist()]
             vecs = encode_rows(self.encoder, self.representation, table.column("text").to_pylist(), metas,
                                self.batch_size)
-            tmp = Path(str(target) + ".tmp")
+            tmp = Path(f"{target}.{uuid.uuid4().hex[:8]}.tmp")  # a retried call never writes into another's
             pq.write_table(vector_table(table.column("text_hash").to_pylist(), vecs), tmp)
             os.replace(tmp, target)  # a shard is there whole or not at all: the unit a stopped job resumes from
             rows.append(len(vecs))
         return {"output": batch["output"], "rows": np.asarray(rows, dtype=np.int64),
-                "actor": [f"{socket.gethostname()}:{os.getpid()}"] * len(rows)}
+                "actor": [ray.get_runtime_context().get_actor_id()] * len(rows)}
 
 
 def job_dir(opts: EngineOptions, key: Any) -> Path:
@@ -81,15 +87,23 @@ def job_dir(opts: EngineOptions, key: Any) -> Path:
 
 
 def finished_outputs(folder: Path) -> list[Path]:
-    """Output shards written whole (a file a stopped job left half-written is removed)."""
-    for tmp in folder.glob("*.tmp") if folder.is_dir() else []:
-        tmp.unlink(missing_ok=True)
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    """Output shards written whole. Temporary files are left alone (another run may be writing them); a shard with
+    no footer (a crash on a file system that renames before it syncs) is removed."""
+    done = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        try:
+            pq.read_metadata(path)
+            done.append(path)
+        except FileNotFoundError:  # another driver took it first
+            continue
+        except Exception:
+            path.unlink(missing_ok=True)
+    return done
 
 
 def write_inputs(folder: Path, rows: list[tuple[str, str, str | None]], shard_rows: int) -> list[Path]:
-    """The texts to embed as Parquet shards of shard_rows, each shard in the order given (longest first)."""
-    shutil.rmtree(folder, ignore_errors=True)
+    """The texts to embed as Parquet shards of shard_rows, each shard in the order given (longest first), in a
+    folder of this run's own (another run on the same shard folder keeps its inputs)."""
     folder.mkdir(parents=True)
     paths = []
     for start in range(0, len(rows), shard_rows):
@@ -101,17 +115,39 @@ def write_inputs(folder: Path, rows: list[tuple[str, str, str | None]], shard_ro
     return paths
 
 
-def take_outputs(folder: Path, key: Any, store: VectorStore) -> list[tuple[Path, int]]:
-    """Move the finished output shards into the vector store; returns (store path, rows) of each."""
+def drop_stale_inputs(folder: Path, age_s: float = 86_400) -> None:
+    """Remove input folders that stopped runs left (a day old: a run still going keeps its own)."""
+    for old in folder.glob("inputs-*") if folder.is_dir() else []:
+        if time.time() - old.stat().st_mtime > age_s:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _removed(path: Path) -> Iterator[None]:
+    """Remove path (a run's inputs) when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def take_outputs(folder: Path, key: Any, store: VectorStore, token: str = "") -> list[tuple[Path, int]]:
+    """Move the finished output shards (of the run named by token, else all) into the vector store; returns (store
+    path, rows) of each."""
     moved = []
     for path in finished_outputs(folder):
-        rows = pq.read_metadata(path).num_rows
-        moved.append((store.adopt(key, path), rows))
+        if token and not path.stem.endswith(f"-{token}"):
+            continue
+        try:
+            rows = pq.read_metadata(path).num_rows
+            moved.append((store.adopt(key, path), rows))
+        except FileNotFoundError:  # another driver on the same shard folder took it into the store
+            continue
     return moved
 
 
 def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, representation: str,
-                  batch_size: int, opts: EngineOptions, device: str) -> int:
+                  batch_size: int, opts: EngineOptions, device: str, token: str) -> int:
     """The input shards' paths -> map_batches(Embedder actor pool), each call one shard in and one out, with bounded
     retries and the timeout; returns how many actors took part.
 
@@ -122,7 +158,7 @@ def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, r
     workers = worker_count(opts)
     threads = opts.threads_per_worker or max(1, round(opts.cpus_per_worker))
     out.mkdir(parents=True, exist_ok=True)
-    token = uuid.uuid4().hex[:8]  # a resumed run adds files, never overwrites one
+    deadline = None if opts.timeout is None else time.time() + opts.timeout
     jobs = [{"input": str(p), "output": str(out / f"{p.stem}-{token}.parquet")} for p in inputs]
     ds = ray.data.from_items(jobs, override_num_blocks=len(jobs))
     with warnings.catch_warnings():
@@ -136,7 +172,8 @@ def run_embedding(inputs: list[Path], out: Path, *, source: str, backend: str, r
                                                                        max_tasks_in_flight_per_actor=1),
             num_cpus=opts.cpus_per_worker, num_gpus=opts.gpus_per_worker or None,
             fn_constructor_kwargs={"source": source, "backend": backend, "representation": representation,
-                                   "batch_size": batch_size, "threads": threads, "device": device},
+                                   "batch_size": batch_size, "threads": threads, "device": device,
+                                   "deadline": deadline},
             max_restarts=opts.max_retries, max_task_retries=opts.max_retries)
     failure: list[BaseException] = []
     actors: set[str] = set()
@@ -175,23 +212,27 @@ def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch
     if not missing:
         return 0, timings
     missing.sort(key=lambda m: -len(m[1] or ""))
-    with ray_cluster(opts):
+    token = uuid.uuid4().hex[:8]  # this run's files: a resumed or concurrent run adds its own, never overwrites
+    drop_stale_inputs(folder)
+    with ray_cluster(opts), _removed(folder / f"inputs-{token}"):
+        require_shared_shards(opts)
         t = time.perf_counter()
-        inputs = write_inputs(folder / "inputs", missing, opts.input_rows(len(missing), worker_count(opts)))
+        inputs = write_inputs(folder / f"inputs-{token}", missing,
+                              opts.input_rows(len(missing), worker_count(opts)))
         timings["write_inputs"] = round(time.perf_counter() - t, 3)
         stage_line("ray embed", f"{len(missing):,} texts in {len(inputs)} input shards "
                                 f"({timings['write_inputs']:.1f} s)")
         t = time.perf_counter()
         actors = run_embedding(inputs, folder / "outputs", source=source, backend=key.backend,
-                               representation=key.representation, batch_size=batch_size, opts=opts, device=device)
+                               representation=key.representation, batch_size=batch_size, opts=opts, device=device,
+                               token=token)
         timings["embed"] = round(time.perf_counter() - t, 3)
         timings["actors"] = actors
         stage_line("ray embed", f"{len(missing):,} texts embedded by {actors} actors "
                                 f"({timings['embed']:.1f} s, {len(missing) / max(timings['embed'], 1e-9):.0f} texts/s)")
     t = time.perf_counter()
-    taken = take_outputs(folder / "outputs", key, store)
+    taken = take_outputs(folder / "outputs", key, store, token)
     register_shards(ws, key, taken)
     timings["load"] = round(time.perf_counter() - t, 3)
     stage_line("ray embed", f"{sum(n for _, n in taken):,} vectors into the store ({timings['load']:.1f} s)")
-    shutil.rmtree(folder / "inputs", ignore_errors=True)
     return sum(n for _, n in taken), timings

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.engine.cluster import ray_cluster
+from curate.engine.cluster import ray_cluster, require_shared_shards
 from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import progress, stage_line
@@ -102,6 +102,7 @@ class RayRunner:
         t = time.perf_counter()
         if todo:
             with ray_cluster(opts):
+                require_shared_shards(opts)
                 task = ray.remote(num_cpus=opts.cpus_per_worker, max_retries=opts.max_retries,
                                   retry_exceptions=True)(_search_cell)
                 pending = [task.remote(shards[i][0], shards[i][1], blocks[j], k, str(cells[(i, j)]))

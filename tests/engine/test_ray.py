@@ -163,6 +163,26 @@ def test_bad_engine_options_are_refused(tmp_path, option, says):
     assert res.exit_code == 2 and says in res.output
 
 
+def test_a_run_takes_its_own_finished_shards_and_leaves_others_writing(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.engine.embed_job import take_outputs
+    from curate.vectors import VectorStore
+
+    out = tmp_path / "outputs"
+    out.mkdir()
+    for name in ("000000-mine", "000001-other"):
+        pq.write_table(pa.table({"text_hash": ["h"], "vector": [b"\0" * 8]}), out / f"{name}.parquet")
+    (out / "000002-mine.parquet").write_bytes(b"PAR1 cut short")  # renamed before its bytes reached the disk
+    (out / "000003-other.parquet.1a2b.tmp").write_bytes(b"being written")
+    store = VectorStore(tmp_path / "store")
+    taken = take_outputs(out, "k", store, "mine")
+    assert [n for _, n in taken] == [1] and taken[0][0].parent.parent == tmp_path / "store" / "vectors"
+    # The other run's finished shard and its file in the making stay; the broken one is gone.
+    assert sorted(p.name for p in out.iterdir()) == ["000001-other.parquet", "000003-other.parquet.1a2b.tmp"]
+
+
 def test_input_shards_give_every_actor_work():
     from curate.engine import EngineOptions
 

@@ -56,10 +56,17 @@ def remove_when_started():
             removed.append(time.monotonic())
             return
         time.sleep(0.05)
+from curate.errors import CurateError
+with Workspace(sys.argv[1]) as ws:
+    try:  # two nodes and no shared shard folder: refused before any work is sent
+        embed_dataset(ws, "t", engine=opts.model_copy(update={"shard_dir": None}))
+        refused = ""
+    except CurateError as exc:
+        refused = str(exc)
 threading.Thread(target=remove_when_started, daemon=True).start()
 with Workspace(sys.argv[1]) as ws:
     res = embed_dataset(ws, "t", engine=opts)
-    print(json.dumps({"computed": res.computed, "removed": bool(removed)}), flush=True)
+    print(json.dumps({"computed": res.computed, "removed": bool(removed), "refused": refused}), flush=True)
 ray.shutdown()
 cluster.shutdown()
 """
@@ -160,6 +167,7 @@ def test_a_node_removed_mid_job_changes_nothing(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     res = json.loads(out.stdout.strip().splitlines()[-1])
     assert res["removed"] and res["computed"] == 2000
+    assert res["refused"].startswith("the Ray cluster has 2 nodes: give --shard-dir a path every node mounts")
     with Workspace(db, read_only=True) as ws:
         got = load_vectors(ws, "t")
     ref = _reference(texts)
