@@ -135,3 +135,31 @@ def test_arhn_r_f_rf(ret_runs):
     assert relabelled(r) == {e for e, a in actions.items() if a == "R"} and not removed(r)
     assert removed(f) == set(actions) and not relabelled(f)
     assert relabelled(rf) == relabelled(r) and removed(rf) == {e for e, a in actions.items() if a == "F"}
+
+
+@pytest.mark.parametrize("layout", ["triplet", "labeled-pair", "labeled-list"])
+def test_triplets_in_the_layouts_sentence_transformers_mines(ret_runs, tmp_path, layout):
+    from datasets import load_dataset
+
+    ws, _, _ = ret_runs
+    export(ws, "ret", tmp_path / "n", variant="weighted", fmt="triplets")
+    export(ws, "ret", tmp_path / "l", variant="weighted", fmt="triplets", options={"output_format": layout})
+    tuples = [json.loads(x) for x in (tmp_path / "n" / "train.jsonl").read_text().splitlines()]
+    got = load_dataset("json", data_files=str(tmp_path / "l" / "train.jsonl"), split="train")
+    negs = [[(r[k], r[f"{k}_weight"]) for k in r if k.startswith("negative_") and not k.endswith("_weight")]
+            for r in tuples]
+    if layout == "triplet":  # a row per (anchor, positive, negative)
+        assert got.column_names == ["anchor", "positive", "negative", "negative_weight"]
+        want = [(r["anchor"], r["positive"], t, w) for r, ns in zip(tuples, negs) for t, w in ns]
+        assert list(zip(got["anchor"], got["positive"], got["negative"], got["negative_weight"])) == want
+    elif layout == "labeled-pair":  # documents in a column named positive, as theirs is; label 1 or 0
+        assert got.column_names == ["anchor", "positive", "label", "weight"]
+        # Negatives once per query (a query with two positives has two n-tuple rows), positives each.
+        per_query = {r["query_id"]: len(ns) for r, ns in zip(tuples, negs)}
+        assert sum(got["label"]) == len(tuples) and len(got) == len(tuples) + sum(per_query.values())
+        assert all(w == 1.0 for w, label in zip(got["weight"], got["label"]) if label == 1)
+    else:  # one row per positive with negatives: [positive, negatives...] and labels [1, 0, ...]
+        assert got.column_names == ["anchor", "positive", "labels", "weights"]
+        kept = [(r, ns) for r, ns in zip(tuples, negs) if ns]
+        assert got["positive"] == [[r["positive"]] + [t for t, _ in ns] for r, ns in kept]
+        assert got["labels"] == [[1] + [0] * len(ns) for _, ns in kept]
