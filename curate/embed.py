@@ -303,7 +303,7 @@ def gather(ws: Workspace, key: CacheKey, hashes: list[str]) -> tuple[np.ndarray,
     want = pd.Index(hashes)
     rows = None
     if not want.is_unique:  # two examples with one text: gather the distinct hashes, then repeat them
-        want, rows = pd.Index(pd.unique(np.asarray(hashes, dtype=object))), None
+        want = pd.Index(pd.unique(np.asarray(hashes, dtype=object)))
         rows = want.get_indexer(hashes)
     out: np.ndarray | None = None
     found = np.zeros(len(want), dtype=bool)

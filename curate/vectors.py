@@ -53,6 +53,15 @@ def read_shard(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return table.column("text_hash").to_numpy(zero_copy_only=False), matrix
 
 
+def write_shard(path: Path, hashes: list[str], vecs: np.ndarray) -> None:
+    """Write (text_hash, vector) rows to path whole or not at all (a temporary name, then a rename), in the store's
+    layout: uncompressed (float vectors hardly compress, and decompressing them cost more time than reading them)."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    pq.write_table(vector_table(hashes, vecs), tmp, row_group_size=ROW_GROUP, compression="none",
+                   use_dictionary=["text_hash"])
+    os.replace(tmp, path)
+
+
 class VectorStore:
     """The shards of every cache key under root/vectors/<digest of the key>/."""
 
@@ -79,13 +88,8 @@ class VectorStore:
 
     def write(self, key: CacheKey | str, hashes: list[str], vecs: np.ndarray, *, name: str | None = None) -> Path:
         """Write one shard of vectors under key (whole or not at all) and return its path."""
-        folder = self._ready(key)
-        path = folder / f"{name or uuid.uuid4().hex}.parquet"
-        tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
-        # Uncompressed: float vectors hardly compress, and decompressing them cost more time than reading them.
-        pq.write_table(vector_table(hashes, vecs), tmp, row_group_size=ROW_GROUP, compression="none",
-                       use_dictionary=["text_hash"])
-        os.replace(tmp, path)
+        path = self._ready(key) / f"{name or uuid.uuid4().hex}.parquet"
+        write_shard(path, hashes, vecs)
         return path
 
     def adopt(self, key: CacheKey | str, path: Path) -> Path:

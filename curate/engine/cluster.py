@@ -6,9 +6,11 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 from curate.engine.options import EngineOptions, require_ray
 from curate.errors import CurateError
+from curate.vectors import cache_root
 
 # What every Ray worker needs to see as this process does: offline model loading, no telemetry, the same caches.
 PASSED_ON = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "CURATE_CACHE", "CURATE_ONNX_CACHE", "CURATE_MODEL")
@@ -36,6 +38,11 @@ def ray_cluster(opts: EngineOptions) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+
+
+def shard_root(opts: EngineOptions) -> Path:
+    """Where Ray jobs keep their shards: --shard-dir, else under the curate cache."""
+    return Path(opts.shard_dir).expanduser() if opts.shard_dir else cache_root() / "ray-shards"
 
 
 def require_shared_shards(opts: EngineOptions) -> None:

