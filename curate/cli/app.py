@@ -130,19 +130,25 @@ TextOpt = typer.Option(None, "--text", help="Case-insensitive substring of the t
 ReviewerOpt = typer.Option(None, "--reviewer", envvar="CURATE_REVIEWER", help="Who decides (default: $USER).")
 
 
-def queue_filter(name: str, run: list[str], detector: list[str], split: Optional[str], label: Optional[str],
-            suggested: Optional[str], min_score: float, max_score: float, every: bool, status: str,
-            text: Optional[str]):
+def from_flags(model: type, **values: Any) -> Any:
+    """A pydantic model built from command-line options; a bad value is a CurateError naming its flag."""
     from pydantic import ValidationError
 
-    from curate.review import QueueFilter
-
     try:
-        return QueueFilter(dataset=name, runs=run, detectors=detector, split=split, label=label, suggested=suggested,
-                           min_score=min_score, max_score=max_score, flagged_only=not every, status=status, text=text)
+        return model(**values)
     except ValidationError as exc:
         raise CurateError("; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
                                     for e in exc.errors())) from None
+
+
+def queue_filter(name: str, run: list[str], detector: list[str], split: Optional[str], label: Optional[str],
+            suggested: Optional[str], min_score: float, max_score: float, every: bool, status: str,
+            text: Optional[str]):
+    from curate.review import QueueFilter
+
+    return from_flags(QueueFilter, dataset=name, runs=run, detectors=detector, split=split, label=label,
+                      suggested=suggested, min_score=min_score, max_score=max_score, flagged_only=not every,
+                      status=status, text=text)
 
 
 def reviewer_name(name: Optional[str]) -> str:
@@ -166,16 +172,10 @@ def engine_options(engine: str, address: Optional[str], workers: Optional[int], 
                    gpus_per_worker: float, shard_dir: Optional[str]):
     """The engine the options name (None for the local default); --engine ray without Ray installed says how to
     install it."""
-    from pydantic import ValidationError
-
     from curate.engine import EngineOptions, require_ray
 
-    try:
-        opts = EngineOptions(engine=engine, address=address, workers=workers, cpus_per_worker=cpus_per_worker,
-                             gpus_per_worker=gpus_per_worker, shard_dir=shard_dir)
-    except ValidationError as exc:
-        raise CurateError("; ".join(f"--{'.'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
-                                    for e in exc.errors())) from None
+    opts = from_flags(EngineOptions, engine=engine, address=address, workers=workers, cpus_per_worker=cpus_per_worker,
+                      gpus_per_worker=gpus_per_worker, shard_dir=shard_dir)
     if not opts.ray:
         return None
     require_ray()
