@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detect, bench_embed, bench_finetune, bench_ingest,
+from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detect, bench_embed, bench_feedback,
+                        bench_finetune, bench_ingest,
                         bench_mine, bench_quality, bench_review)
 from benchmarks.common import render_table, save, save_part
 
@@ -14,7 +15,8 @@ SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine"
          "full": {"ingest": 1_000_000, "embed": 10_000, "detect": [10_000, 100_000], "mine": [50_000], "arhn": 100,
                   "review": (1_000_000, 100_000), "finetune": 2_000, "backends": 5_000, "store": 1_000_000,
                   "engine": (50_000, 200_000, 20_000)}}
-BENCHES = ["ingest", "embed", "backends", "store", "engine", "detect", "mine", "arhn", "finetune", "quality", "baselines", "review"]
+BENCHES = ["ingest", "embed", "backends", "store", "engine", "detect", "mine", "arhn", "finetune", "quality", "feedback", "baselines",
+           "review"]
 
 
 def main() -> None:
@@ -55,6 +57,8 @@ def main() -> None:
             save_part("quality", bench_quality.run(args.dataset), "dataset", list(bench_quality.DATASETS))
         else:
             save("quality", bench_quality.run(), table=True)
+    if "feedback" in chosen:
+        save("feedback", bench_feedback.run(), table=True)
     if "baselines" in chosen:
         save("baselines", bench_baselines.run(), table=True)
     if "review" in chosen:

@@ -143,12 +143,12 @@ def from_flags(model: type, **values: Any) -> Any:
 
 def queue_filter(name: str, run: list[str], detector: list[str], split: Optional[str], label: Optional[str],
             suggested: Optional[str], min_score: float, max_score: float, every: bool, status: str,
-            text: Optional[str]):
+            text: Optional[str], learn: bool = True):
     from curate.review import QueueFilter
 
     return from_flags(QueueFilter, dataset=name, runs=run, detectors=detector, split=split, label=label,
                       suggested=suggested, min_score=min_score, max_score=max_score, flagged_only=not every,
-                      status=status, text=text)
+                      status=status, text=text, learn=learn)
 
 
 def reviewer_name(name: Optional[str]) -> str:

@@ -24,21 +24,28 @@ def queue(
     suggested: Optional[str] = SuggestedOpt, min_score: float = MinOpt, max_score: float = MaxOpt,
     every: bool = AllOpt, status: str = StatusOpt, text: Optional[str] = TextOpt,
     top: int = typer.Option(20, "--top", "-n", min=1, help="How many to list."),
+    learn: bool = typer.Option(True, "--learn/--no-learn", help="Re-rank the next findings from the decisions so "
+                               "far (every 25 decisions, once they predict errors better than the detectors)."),
     reviewer: Optional[str] = ReviewerOpt, as_json: bool = JsonOpt,
 ) -> None:
     """The review queue of a filter (what the review UI shows): counts, progress and the first findings."""
     from curate.review import build_queue, progress
 
-    flt = queue_filter(name, run, detector, split, label, suggested, min_score, max_score, every, status, text)
+    flt = queue_filter(name, run, detector, split, label, suggested, min_score, max_score, every, status, text, learn)
     with workspace(ctx, read_only=True) as ws:
         q = build_queue(ws, flt)
         prog = progress(ws, q, reviewer=reviewer_name(reviewer))
     rows = q.items.head(top).to_dict(orient="records")
     if as_json:
-        emit_json({"filter": flt.model_dump(), "runs": q.runs, "progress": prog, "items": rows})
+        learning = None if q.learned is None else {
+            "decisions": q.learned.decisions, "reranked": q.learned.used, "note": q.learned.note,
+            "next_precision": q.learned.next_precision, "corrections": q.learned.corrections}
+        emit_json({"filter": flt.model_dump(), "runs": q.runs, "progress": prog, "learning": learning, "items": rows})
         return
     out.print(f"queue of '{name}' ({flt.describe()}): {prog['total']} examples, {prog['reviewed']} reviewed, "
               f"{prog['remaining']} to go; runs: {', '.join(q.runs.values()) or 'none'}")
+    if q.learned is not None:
+        out.print(q.learned.note)
     table = Table("flags", "score", "id", "split", "label", "suggested", "status", "detectors", box=None)
     for r in rows:
         table.add_row(str(r["n_flagged"]), f"{r['score']:.3f}", r["id"], r["split"], str(r["label"]),

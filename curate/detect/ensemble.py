@@ -23,10 +23,13 @@ from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
 from curate.detect.runs import latest_runs
 from curate.detect.scores import rank_normalise
+from curate.decisions import LATEST_DECISIONS
 from curate.errors import CurateError
+from curate.feedback import learn_from_decisions
 
 # Agreement is read in each run's top 5% (the top 10% and rank correlations were tried: docs/detectors.md).
 AGREEMENT_TOP = 0.05
+Q_REMOVED = "SELECT example_id FROM ({latest}) WHERE action = 'remove'"
 Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?"
 
 
@@ -42,8 +45,8 @@ class Params(DetectorParams):
     weights: Literal["agreement", "rank-average", "fitted"] = Field(
         "agreement", description="'agreement': runs weighted by the squared overlap of their top 5% with the "
         "others' top 5%; "
-        "'rank-average': equal weights; 'fitted': logistic regression on reviewed decisions (relabel/remove = "
-        "error, keep = clean)")
+        "'rank-average': equal weights; 'fitted': the agreement ranking, re-ordered from reviewed decisions "
+        "(relabel/remove = error, keep = clean) once they predict errors better than it (curate.feedback)")
     min_votes: int = Field(2, ge=1, description="flag examples flagged by at least this many runs")
     missing: Literal["skip", "zero"] = Field(
         "skip", description="an example a run did not score: 'skip' leaves that run out of its mean; 'zero' counts "
@@ -57,7 +60,7 @@ class Ensemble(Detector):
     description = "combines detector runs into one ranking (rank average, or weights fitted from reviewed decisions)"
     Params = Params
     tasks = ("classification", "relation", "span", "retrieval")
-    needs = ("runs",)
+    needs = ("runs", "decisions")
     combines_runs = True
 
     @classmethod
@@ -77,11 +80,18 @@ class Ensemble(Detector):
         votes = np.array([sum(bool(flags.get(i)) for _, _, flags in table) for i in ids], dtype=int)
         weights = None
         if params.weights == "fitted":
-            # Ranks within each run's own findings: reviewed examples removed since still carry their scores.
-            run_ranks = [dict(zip(col, rank_normalise(np.array(list(col.values()))))) for col, _, _ in table]
-            w = fitted_weights(ctx, run_ranks)
-            features = np.array([[r.get(i, 0.0) for r in run_ranks] for i in ids])
-            combined = 1.0 / (1.0 + np.exp(-(features @ w[1:] + w[0])))
+            # The agreement ranking, re-ordered where reviewers' decisions say so (curate.feedback).
+            # Removed examples have left the dataset but are what reviewers confirmed: learned from, not scored.
+            gone = [r[0] for r in ctx.ws.con.execute(Q_REMOVED.format(latest=LATEST_DECISIONS), [ctx.dataset]).fetchall()
+                    if any(r[0] in col for col, _, _ in table)]
+            every = ids + gone
+            raw_all = np.array([[col.get(i, 0.0) for i in every] for col, _, _ in table])
+            ranks_all = np.array([rank_normalise(r) for r in raw_all])
+            scored_all = np.array([[i in col for i in every] for col, _, _ in table], dtype=bool)
+            combined, weights = combine(ranks_all, scored_all)
+            learned = learn_from_decisions(ctx.ws, ctx.dataset, every, combined, run_ids, ranks_all)
+            combined = (learned.score if learned.used else combined)[:len(ids)]
+            self.report = {"learned_from": learned.decisions, "reranked": learned.used, "learning": learned.note}
         else:
             if params.missing == "zero":  # ranks within each run, an unscored example at 0: the old treatment
                 ranks = np.zeros_like(ranks)
@@ -162,20 +172,3 @@ def resolve_runs(ctx: Context, params: Params) -> list[str]:
                       for r in latest_runs(ctx.ws, ctx.dataset, "eval") if r.left_out and not r.combines)
         raise CurateError(f"the ensemble needs at least two detector runs; run more detectors first{why}")
     return out
-
-
-def fitted_weights(ctx: Context, run_ranks: list[dict[str, float]]) -> np.ndarray:
-    """Logistic-regression weights (intercept first) fitted on reviewed decisions: relabel/remove = error.
-    run_ranks holds each run's rank-normalised score by example id."""
-    from sklearn.linear_model import LogisticRegression
-
-    reviewed = ctx.ws.con.execute(
-        "SELECT id, last_action FROM current_examples WHERE dataset = ? AND last_action IS NOT NULL",
-        [ctx.dataset]).fetchall()
-    x = [[r.get(i, 0.0) for r in run_ranks] for i, _ in reviewed]
-    y = [action in ("relabel", "remove") for _, action in reviewed]
-    if len(set(y)) < 2 or len(y) < 10:
-        raise CurateError(f"fitted weights need at least 10 reviewed examples with both kept and corrected ones "
-                          f"(have {len(y)}); use weights=rank-average until then")
-    clf = LogisticRegression(max_iter=1000).fit(np.asarray(x), np.asarray(y))
-    return np.concatenate([clf.intercept_, clf.coef_[0]])

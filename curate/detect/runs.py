@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Q_STATE = """
     SELECT count(*), coalesce(sum(hash(id, label, text_hash, removed)), 0) FROM current_examples WHERE dataset = ?
 """
+Q_DECISION_STATE = "SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?"
 Q_CLEAN_STATE = "SELECT count(*), coalesce(sum(hash(example_id, label)), 0) FROM clean_labels WHERE dataset = ?"
 # The dataset is matched too: the same content ingested under two names has equal fingerprints, and a run (with its
 # findings) belongs to one dataset.
@@ -77,6 +78,8 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
                              "model": model_key, "state": list(state)}
     if "clean_subset" in detector.needs:
         parts["clean"] = list(ws.one(Q_CLEAN_STATE, [dataset]))
+    if "decisions" in detector.needs:  # a keep changes no label, but it is something learned from
+        parts["decisions"] = list(ws.one(Q_DECISION_STATE, [dataset]))
     if "runs" in detector.needs:
         parts["runs"] = [r[0] for r in ws.con.execute(
             "SELECT run_id FROM runs WHERE dataset = ? ORDER BY run_id", [dataset]).fetchall()]

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from curate.decisions import LATEST_DECISIONS, STATUS_OF, latest
 from curate.errors import CurateError
+from curate.feedback import Learned, learn_from_decisions, position_scores, reorder
 from curate.store import RUN_LABEL, Workspace
 
 STATUSES = ("unreviewed", "kept", "relabelled", "removed")
@@ -55,6 +56,8 @@ class QueueFilter(BaseModel):
     flagged_only: bool = True
     status: Status = "all"
     text: str | None = Field(None, description="case-insensitive substring of the example text")
+    learn: bool = Field(True, description="re-rank the next unreviewed findings after every 25 decisions, when "
+                        "the decisions predict errors better than the detectors' order (status=all only)")
 
     def key(self) -> str:
         """A stable string for this filter (cache key, decision source, URL)."""
@@ -73,6 +76,7 @@ class Queue:
     filter: QueueFilter
     runs: dict[str, str]  # run id -> detector
     items: pd.DataFrame  # id, score, n_flagged, suggested, detectors, split, label, status
+    learned: Learned | None = None  # what the decisions taught the order (None: learning off or not applicable)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -156,7 +160,12 @@ def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
                                      *params]).df()
     finally:
         ws.con.unregister("_queue_runs")
-    return Queue(flt, runs, items)
+    learned = None
+    if flt.learn and flt.status == "all" and len(items):
+        ids = items["id"].tolist()
+        learned = learn_from_decisions(ws, flt.dataset, ids, position_scores(len(ids)), list(runs))
+        items = reorder(items, learned)
+    return Queue(flt, runs, items, learned)
 
 
 def statuses(ws: Workspace, dataset: str, ids: list[str]) -> dict[str, dict]:

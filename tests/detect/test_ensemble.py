@@ -1,5 +1,5 @@
-"""The ensemble ranks by the agreement-weighted mean rank of the runs that scored each example; fitted weights
-need reviewed decisions."""
+"""The ensemble ranks by the agreement-weighted mean rank of the runs that scored each example; weights=fitted
+re-orders it from reviewed decisions once they say something."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from curate.detect import latest_runs, run_detector
 from curate.detect.ensemble import agreement_weights, combine
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError
+from curate.feedback import WINDOW
 
 
 def test_rank_average_of_runs(rel_ws):
@@ -56,20 +57,34 @@ def test_agreement_weights_quiet_a_random_run_and_missing_scores_cast_no_vote():
     np.testing.assert_allclose(combined[:10], want)
 
 
-def test_needs_two_runs_and_reviews_for_fitting(rel_ws):
+def test_needs_two_runs_and_fitted_learns_only_from_decisions_that_say_something(rel_ws):
     with pytest.raises(CurateError, match="at least two detector runs"):
         run_detector(rel_ws, "rel", "ensemble")
-    run_detector(rel_ws, "rel", "knn-vote")
+    knn = run_detector(rel_ws, "rel", "knn-vote")
     run_detector(rel_ws, "rel", "confident-learning")
-    with pytest.raises(CurateError, match="fitted weights need at least 10 reviewed"):
-        run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted"})
-    ids = [r[0] for r in rel_ws.con.execute(
-        "SELECT example_id FROM findings f JOIN runs r USING (run_id) WHERE r.kind = 'knn-vote' "
-        "ORDER BY score DESC LIMIT 30").fetchall()]
-    record(rel_ws, "rel", [Decision(i, "remove" if n % 2 else "keep") for n, i in enumerate(ids)],
+    scores = lambda run: dict(rel_ws.con.execute(  # noqa: E731
+        "SELECT example_id, score FROM findings WHERE run_id = ?", [run.run_id]).fetchall())
+    agreement = run_detector(rel_ws, "rel", "ensemble")
+    early = run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted"})
+    assert not early.counts["reranked"] and "starts at 50" in early.counts["learning"]
+    assert scores(early) == scores(agreement)  # no decisions: the agreement ranking as it is
+    base = scores(agreement)
+    top = sorted(base, key=lambda i: -base[i])[:150]
+    by_knn = scores(knn)
+    cut = np.median([by_knn.get(i, 0.0) for i in top])
+    # Reviewers confirm what knn-vote ranks high and keep the rest: a pattern in one member's ranks.
+    record(rel_ws, "rel", [Decision(i, "remove" if by_knn.get(i, 0.0) > cut else "keep") for i in top],
            reviewer="ann", source="ui")
-    ens = run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted", "detectors": ["knn-vote", "confident-learning"]})
-    assert ens.counts["scored"] > 0
+    ens = run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted"})
+    assert ens.counts["reranked"] and ens.counts["learned_from"] == 150, ens.counts["learning"]
+    learned = scores(ens)
+    open_ = [i for i in base if i not in top]
+    before = sorted(open_, key=lambda i: -base[i])
+    after = sorted(open_, key=lambda i: -learned[i])
+    assert after[:WINDOW] != before[:WINDOW]  # the next findings re-ordered ...
+    assert set(after[:WINDOW]) <= set(before[:WINDOW + 10])  # ... among themselves, not fetched from far below
+    top_knn = lambda order: np.mean([by_knn.get(i, 0.0) for i in order[:25]])  # noqa: E731
+    assert top_knn(after) > top_knn(before)  # towards what reviewers confirmed
 
 
 def test_missing_zero_counts_an_unscored_example_as_the_lowest_score(rel_ws):

@@ -52,3 +52,23 @@ def test_review_refuses_a_missing_workspace_and_warns_on_open_host(tmp_path):
     assert res.exit_code == 2 and "no workspace" in res.output
     res = runner.invoke(app, ["review", "--help"])
     assert "127.0.0.1" in res.output and "--reviewer" in res.output
+
+
+def test_queue_says_whether_it_learned_from_the_decisions(review_path):
+    from curate.decisions import Decision, record
+    from curate.review import QueueFilter, build_queue
+    from curate.store import Workspace
+
+    with Workspace(review_path) as ws:
+        first = build_queue(ws, QueueFilter(dataset="topics", flagged_only=False)).items.head(75)
+        target = first["label"].value_counts().index[0]  # reviewers confirm every example of this label
+        record(ws, "topics", [Decision(i, "remove" if lab == target else "keep")
+                           for i, lab in zip(first["id"], first["label"])], reviewer="ann", source="ui")
+    res = cli(review_path, "queue", "topics", "--all", "--top", "3", "--json")
+    assert res.exit_code == 0, res.output
+    learning = json.loads(res.output)["learning"]
+    assert learning["reranked"] is True and learning["decisions"] == 75 and learning["corrections"]
+    res = cli(review_path, "queue", "topics", "--all", "--top", "3")
+    assert "queue re-ranked from your 75 decisions; estimated precision of the next 50" in res.output
+    off = json.loads(cli(review_path, "queue", "topics", "--all", "--no-learn", "--json").output)
+    assert off["learning"] is None

@@ -126,3 +126,31 @@ def test_the_ui_runs_no_sql_of_its_own():
     for path in ui.rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert ".execute(" not in text and ".con." not in text and "SELECT " not in text, path
+
+
+def test_the_queue_re_ranks_its_next_findings_from_decisions(rws):
+    """Reviewers confirm every example of one label and keep the rest: after whole batches of 25 the next
+    unreviewed findings put that label first; nothing beyond the next window moves; --no-learn keeps the order."""
+    from curate.decisions import Decision, record
+    from curate.feedback import WINDOW
+
+    flt = QueueFilter(dataset="topics", flagged_only=False)
+    before = build_queue(rws, flt)
+    assert before.learned is not None and not before.learned.used  # no decisions yet
+    first = before.items.head(75)
+    # The label reviewers confirm: common up there, but not what the next batch already is.
+    following = before.items["label"].iloc[75:100].value_counts().index[0]
+    counts = first["label"].value_counts()
+    target = next(lab for lab in counts.index if lab != following and counts[lab] >= 5)
+    record(rws, "topics", [Decision(i, "remove" if lab == target else "keep")
+                        for i, lab in zip(first["id"], first["label"])], reviewer="ann", source="ui")
+    after = build_queue(rws, flt)
+    assert after.learned.used and after.learned.decisions == 75
+    assert "queue re-ranked from your 75 decisions" in after.learned.note
+    assert set(after.ids) == set(before.ids) and after.ids[:75] == before.ids[:75]  # reviewed ones stay put
+    window = set(before.ids[75:75 + WINDOW])
+    assert set(after.ids[75:75 + WINDOW]) == window and after.ids[75 + WINDOW:] == before.ids[75 + WINDOW:]
+    share = lambda q: (q.items["label"].iloc[75:100] == target).mean()  # noqa: E731
+    assert share(after) > share(before)
+    kept = build_queue(rws, flt.model_copy(update={"learn": False}))
+    assert kept.learned is None and kept.ids == before.ids

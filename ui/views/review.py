@@ -18,6 +18,7 @@ from curate.review import (SUGGESTED, QueueFilter, ReviewService, build_queue, b
                            next_unreviewed)
 from curate.review.cards import cards
 from curate.review.page import page_state
+from curate.feedback import LEARN_EVERY, Learned
 from curate.review.queue import Queue
 from curate.similar import similar
 # Relative: a checkout imports this package as ui, an installed wheel as curate._ui.
@@ -193,8 +194,14 @@ def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
                 on_keys=lambda: _on_keys(svc, q))
     page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
     st.session_state[S.LABELS] = page.labels
+    if q.learned is not None and page.progress["reviewed"] // LEARN_EVERY * LEARN_EVERY > q.learned.decisions:
+        # A batch of decisions is complete: the queue re-ranks from them and the next example is its first.
+        q = current_queue(svc, flt, rebuild=True)
+        pos = svc.call(next_unreviewed, q, 0)
+        st.session_state[S.FOCUS] = q.ids[pos] if pos is not None else None
+        st.rerun()
     with top:
-        render_progress(page.progress)
+        render_progress(page.progress, q.learned)
     flash = st.session_state.pop(S.FLASH, None)
     if flash:
         getattr(st, flash[0])(flash[1])
@@ -232,12 +239,15 @@ def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
     st.caption(f"page drawn in {1000 * (time.perf_counter() - t0):.0f} ms")
 
 
-def render_progress(prog: dict) -> None:
-    """Reviewed / remaining, throughput, and each detector's confirmed share of its reviewed flags."""
+def render_progress(prog: dict, learned: Learned | None = None) -> None:
+    """Reviewed / remaining, throughput, whether the queue learned from the decisions, and each detector's
+    confirmed share of its reviewed flags."""
     total = max(prog["total"], 1)
     st.progress(prog["reviewed"] / total, text=f"{prog['reviewed']} reviewed · {prog['remaining']} to go · "
                 f"{prog['total']} in queue" + (f" · {prog['throughput_per_hour']:.0f}/hour"
                                               if prog["throughput_per_hour"] else ""))
+    if learned is not None and learned.decisions:
+        st.caption(learned.note)
     rows = [{"detector": d["detector"], "flagged": d["flagged"], "reviewed": d["reviewed"],
              "confirmed": d["confirmed"], "precision so far": d["precision"]} for d in prog["detectors"]]
     if rows:
