@@ -28,6 +28,7 @@ def members(ws, name: str, spec: dict) -> dict:
     from curate.detect import Context, default_detectors, run_detector
     from curate.detect.base import REGISTRY
     from curate.detect.ensemble import combine, run_scores
+    from curate.detect.runs import run_trust
     from curate.detect.scores import rank_normalise
     from curate.embed import embed_dataset
     from curate.evaluate import load_gold
@@ -45,7 +46,7 @@ def members(ws, name: str, spec: dict) -> dict:
     raw = np.array([[col.get(i, 0.0) for i in ids] for col, _, _ in table])
     scored = np.array([[i in col for i in ids] for col, _, _ in table], dtype=bool)
     ranks = np.array([rank_normalise(r) for r in raw])
-    base, _ = combine(ranks, scored)
+    base, _ = combine(ranks, scored, trust=np.array([run_trust(ws, r) for r in run_ids]))
     gold = load_gold(spec["gold"], set(ctx.ids), spec.get("gold_id_field", "id"))
     return {"ranks": ranks, "base": base, "labels": np.array([str(x) for x in ctx.labels[rows]], dtype=object),
             "errors": np.array([i in gold for i in ids]), "names": [r.detector for r in runs if r.run_id in run_ids]}

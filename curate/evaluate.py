@@ -11,6 +11,7 @@ import numpy as np
 from curate.detect.context import Context
 from curate.detect.base import REGISTRY
 from curate.detect.ensemble import combine
+from curate.detect.runs import run_trust
 from curate.detect.scores import rank_normalise
 from curate.errors import CurateError, InputError
 from curate.ingest.base import iter_jsonl
@@ -101,11 +102,12 @@ def evaluate(ws: Workspace, dataset: str, gold_path: str | Path, runs: list[str]
         results.append({"run": run_id, "detector": row[0], **metrics})
         cls = REGISTRY.get(row[0])
         member = cls is None or cls.left_out(json.loads(row[1]) if row[1] else {}) is None
-        normalised.append((rank_normalise(scores), suggested, scored, member))
+        normalised.append((rank_normalise(scores), suggested, scored, member, run_trust(ws, run_id)))
     members = [n for n in normalised if n[3]]  # as the ensemble detector's default set
     if len(members) > 1:
         # The same combination as the ensemble detector's default (agreement-weighted, scored runs only).
-        combined, _ = combine(np.array([n[0] for n in members]), np.array([n[2] for n in members]))
+        combined, _ = combine(np.array([n[0] for n in members]), np.array([n[2] for n in members]),
+                              trust=np.array([n[4] for n in members]))
         best = np.argmax([n[0] for n in members], axis=0)
         suggested = np.array([members[b][1][j] for j, b in enumerate(best)], dtype=object)
         results.append({"run": "ensemble", "detector": "ensemble",

@@ -142,6 +142,12 @@ class Detector:
         return None
 
     @classmethod
+    def trust(cls, params: dict[str, Any], counts: dict[str, Any]) -> float:
+        """How far the ensemble trusts a run of this detector, in [0, 1] (a factor on its weight), from what the
+        run measured about itself without gold (counts); 1 for a detector that measures nothing of the kind."""
+        return 1.0
+
+    @classmethod
     def default_runs(cls, ctx: Context) -> list[dict[str, Any]]:
         """The params of each run this detector adds to `curate detect`'s default set for this dataset ([]: none)."""
         return []

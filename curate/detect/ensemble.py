@@ -21,7 +21,7 @@ from pydantic import Field
 
 from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
-from curate.detect.runs import latest_runs
+from curate.detect.runs import latest_runs, run_trust
 from curate.detect.scores import rank_normalise
 from curate.decisions import LATEST_DECISIONS
 from curate.errors import CurateError
@@ -103,7 +103,8 @@ class Ensemble(Detector):
             # With skip, ranks are taken over all the rows with unscored examples at the bottom, so a run
             # that scores a subset (IS: the negatives) ranks them above the rest: measured better than
             # ranking within the subset (docs/detectors.md).
-            combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement")
+            trust = np.array([run_trust(ctx.ws, r) for r in run_ids]) if params.weights == "agreement" else None
+            combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement", trust=trust)
         suggested = []
         for i in ids:
             tally: Counter = Counter()
@@ -129,10 +130,14 @@ def run_scores(ctx: Context, run_ids: list[str]) -> list[tuple[dict, dict, dict]
     return out
 
 
-def combine(ranks: np.ndarray, scored: np.ndarray, *, agreement: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def combine(ranks: np.ndarray, scored: np.ndarray, *, agreement: bool = True,
+            trust: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One score per example from a runs x examples matrix of rank-normalised scores: the weighted mean over
-    the runs that scored it. Returns (combined, run weights)."""
+    the runs that scored it, each run's weight times its trust (Detector.trust) when given. Returns (combined,
+    run weights)."""
     weights = agreement_weights(ranks, scored) if agreement else np.ones(len(ranks))
+    if trust is not None and (weights * trust).sum() > 0:
+        weights = weights * trust
     w = weights[:, None] * scored
     total = w.sum(axis=0)
     combined = np.divide((w * ranks).sum(axis=0), total, out=np.zeros(ranks.shape[1]), where=total > 0)

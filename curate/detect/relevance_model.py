@@ -38,12 +38,23 @@ class RelevanceModel(Detector):
     Params = Params
     needs = ("embeddings",)
     tasks = ("retrieval",)
+    version = "2"  # runs record their out-of-fold fit (trust)
     default_order = 20
 
     @classmethod
     def default_runs(cls, ctx: Context) -> list[dict]:
         """Always, on retrieval data: a signal whose errors differ from false-negatives'."""
         return [{}]
+
+    @classmethod
+    def trust(cls, params: dict, counts: dict) -> float:
+        """Half the square of the share of the encoder's own ranking errors on the given labels that the model fixes
+        out of fold, (AUC of its p(relevant) - AUC of query-passage similarity) / (1 - AUC of similarity), both
+        ranking the given positives above the given negatives. A model that learned nothing beyond the encoder's
+        similarity (which false-negatives uses already) ranks negatives by noise and gets no weight; at most half,
+        because it learned from the very labels it judges. Chosen on the sample triplets at 150 / 300 / 600
+        queries (docs/detectors.md): the ensemble no worse than false-negatives on any of them."""
+        return float(counts.get("trust", 1.0))
 
     @classmethod
     def negative_weights(cls, findings: pd.DataFrame, counts: dict) -> np.ndarray | None:
@@ -84,6 +95,7 @@ class RelevanceModel(Detector):
         quality = get_label_quality_scores(y, proba)
         issues = find_label_issues(y, proba)
         similarity = features.similarity()
+        self.report.update(_fit_report(y, proba[:, 1], similarity))
         keep = np.ones(len(rows), dtype=bool) if params.positives else y == 0
         reasons, evidence, suggested = [], [], []
         for j in np.flatnonzero(keep):
@@ -95,6 +107,16 @@ class RelevanceModel(Detector):
                              "similarity": round(float(similarity[j]), 4)})
             suggested.append(other if issues[j] else None)
         return frame(ctx, rows[keep], 1.0 - quality[keep], suggested, reasons, evidence, issues[keep])
+
+
+def _fit_report(y: np.ndarray, p_relevant: np.ndarray, similarity: np.ndarray) -> dict:
+    """How well the out-of-fold model and the plain similarity rank the given positives above the given negatives
+    (ROC AUC), and the trust that earns the model in the ensemble (RelevanceModel.trust)."""
+    from sklearn.metrics import roc_auc_score
+
+    model, plain = float(roc_auc_score(y, p_relevant)), float(roc_auc_score(y, similarity))
+    gain = min(max((model - plain) / (1.0 - plain), 0.0), 1.0) if plain < 1.0 else 0.0
+    return {"oof_auc": round(model, 4), "similarity_auc": round(plain, 4), "trust": round(0.5 * gain**2, 4)}
 
 
 class _PairFeatures:

@@ -259,6 +259,15 @@ def latest_runs(ws: Workspace, dataset: str, use: Literal["ensemble", "queue", "
     return [r for r in found if r.left_out is None] if use == "ensemble" else found
 
 
+def run_trust(ws: Workspace, run_id: str) -> float:
+    """The ensemble's trust in a run (Detector.trust of its detector, from the run's params and counts)."""
+    kind, params, counts = ws.one("SELECT kind, params, counts FROM runs WHERE run_id = ?", [run_id])
+    cls = REGISTRY.get(kind)
+    if cls is None:
+        return 1.0
+    return float(np.clip(cls.trust(json.loads(params) if params else {}, json.loads(counts) if counts else {}), 0, 1))
+
+
 def latest_run(ws: Workspace, dataset: str, detector: str | None = None) -> str:
     """The newest finished run on a dataset (of one detector if given)."""
     sql = "SELECT run_id FROM runs WHERE dataset = ? AND status = 'done'"

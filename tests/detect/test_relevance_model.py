@@ -87,3 +87,25 @@ def test_adds_to_false_negatives_in_the_default_ensemble(retrieval_full_db):
     # Measured on the 600 sample queries: false-negatives 0.705, relevance-model 0.635, their ensemble 0.814.
     # (On the first 150 queries alone the model learns less and the ensemble, 0.70, trails false-negatives' 0.74.)
     assert len(runs) == 2 and got[ens] > max(got[r] for r in runs) + 0.03
+
+
+def test_its_weight_in_the_ensemble_follows_what_it_learned_beyond_the_encoder(ret_ws, retrieval_db):
+    """On the first 150 queries the model learns less, and with a full weight the ensemble trailed
+    false-negatives by 0.03; its own out-of-fold fit of the given labels (no gold) lowers its weight."""
+    from curate.detect.relevance_model import _fit_report
+
+    fn = run_detector(ret_ws, "ret", "false-negatives")
+    rm = run_detector(ret_ws, "ret", "relevance-model")
+    c = rm.counts
+    assert 0.5 < c["similarity_auc"] < c["oof_auc"] <= 1.0 and 0.0 < c["trust"] <= 0.5
+    ens = run_detector(ret_ws, "ret", "ensemble")
+    ev = json.loads(ret_ws.one("SELECT evidence FROM findings WHERE run_id = ? LIMIT 1", [ens.run_id])[0])
+    weights = ev["weights"]
+    assert weights[rm.run_id] == pytest.approx(weights[fn.run_id] * c["trust"], abs=2e-3)
+    got = {m["run"]: m["auprc"] for m in evaluate(ret_ws, "ret", retrieval_db[1], [fn.run_id, rm.run_id, ens.run_id])}
+    assert got[ens.run_id] >= got[fn.run_id] - 0.01 > got[rm.run_id]
+    # The measure itself: nothing learned beyond the similarity earns nothing; a perfect fit earns half.
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 0])
+    sim = np.array([0.9, 0.8, 0.7, 0.75, 0.2, 0.6, 0.65, 0.1])
+    assert _fit_report(y, sim, sim)["trust"] == 0.0
+    assert _fit_report(y, y.astype(float), sim)["trust"] == 0.5
