@@ -47,10 +47,14 @@ def read_shard(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """(text hashes, float32 matrix) of one shard, the matrix a view of the file's buffer (no copy)."""
     table = pq.read_table(path, columns=["text_hash", "vector"])
     col = table.column("vector").combine_chunks()  # one chunk per file read: no copy
+    hashes = table.column("text_hash").to_numpy(zero_copy_only=False)
+    if pa.types.is_fixed_size_list(col.type):  # shards written before vectors became fixed-size binary
+        width = col.type.list_size
+        return hashes, col.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False).reshape(-1, width)
     width = col.type.byte_width // 4
     matrix = np.frombuffer(col.buffers()[1], dtype=np.float32, count=len(col) * width,
                            offset=col.offset * col.type.byte_width).reshape(len(col), width)
-    return table.column("text_hash").to_numpy(zero_copy_only=False), matrix
+    return hashes, matrix
 
 
 def write_shard(path: Path, hashes: list[str], vecs: np.ndarray) -> None:

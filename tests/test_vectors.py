@@ -112,3 +112,21 @@ def test_an_older_workspace_still_reads_the_vectors_kept_in_its_own_table(tmp_pa
         assert not os.listdir(os.environ["CURATE_CACHE"])  # nothing in the store
         assert embed_dataset(ws, "d").computed == 0
         np.testing.assert_array_equal(load_vectors(ws, "d").matrix, vecs)
+
+
+def test_a_shard_in_the_older_float_list_layout_is_still_read(tmp_path):
+    """Shards written before vectors became fixed-size binary (Ray actors wrote float lists) stay readable."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from curate.vectors import read_shard, write_shard
+
+    vecs = np.random.default_rng(1).random((5, 6)).astype(np.float32)
+    old = tmp_path / "old.parquet"
+    pq.write_table(pa.table({"text_hash": [f"h{i}" for i in range(5)],
+                             "vector": pa.FixedSizeListArray.from_arrays(pa.array(vecs.ravel()), 6)}), old)
+    new = tmp_path / "new.parquet"
+    write_shard(new, [f"h{i}" for i in range(5)], vecs)
+    for path in (old, new):
+        hashes, matrix = read_shard(path)
+        assert list(hashes) == [f"h{i}" for i in range(5)] and np.array_equal(matrix, vecs)

@@ -7,7 +7,7 @@ docs/detectors.md."""
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -52,10 +52,12 @@ class ModelParams(DetectorParams):
     classifier: Classifier = Field(
         "linear", description="the classifier behind the probabilities (and, for neighbours in embedding space, the "
         "vectors): a logistic regression on the frozen embeddings, or the encoder's top layers fine-tuned with a "
-        "classification head in each fold (slower: docs/detectors.md gives its time); 'auto' fine-tunes on a GPU, "
-        "and on a CPU when the dataset has at most finetune_max examples. The old name 'model' still works")
-    finetune_max: int = Field(3_500, ge=0, description="classifier=auto on a CPU: fine-tune datasets of at most "
-                              "this many examples")
+        "classification head in each fold (slower: docs/detectors.md gives its time); 'auto' fits both on one "
+        "validation fold of the given labels and keeps the one that predicts it better (log-loss), where "
+        "fine-tuning is affordable (a GPU, or at most finetune_max examples on a CPU), else linear. The old name "
+        "'model' still works")
+    finetune_max: int = Field(3_500, ge=0, description="classifier=auto on a CPU: try fine-tuning on datasets of "
+                              "at most this many examples")
     epochs: int = Field(2, ge=1, le=50, description="classifier=finetune: training epochs per fold")
     lr: float = Field(3e-4, gt=0, lt=1, description="classifier=finetune: learning rate of the tuned layers")
     train_layers: int = Field(2, ge=1, description="classifier=finetune: top transformer layers trained (the rest "
@@ -74,28 +76,43 @@ class ModelParams(DetectorParams):
             data["classifier"] = data.pop("model")
         return data
 
-    def resolve_classifier(self, n_examples: int) -> str | None:
+    def resolve_classifier(self, n_examples: int, trial: Callable[[], dict] | None = None) -> str | None:
         """Make classifier=auto concrete for a dataset of n_examples on this machine; returns a note saying which
-        and why (None when nothing was left to decide). Called once per run, by run_detector and its dry run."""
+        and why (None when nothing was left to decide). Where fine-tuning is affordable (a GPU, or on a CPU at
+        most finetune_max examples), trial() fits both classifiers on one validation fold of the given labels
+        (Context.validation_fit) and the one with the lower held-out log-loss wins; without a trial (a dry run)
+        the note says the fold will decide. Called once per run, by run_detector and its dry run."""
         if getattr(self, "predictions", None):
             if self.classifier == "auto":
                 self.classifier = "linear"  # given predictions: no classifier is fitted
             return None
         if self.classifier != "auto":
             return None
-        import torch
-
-        if torch.cuda.is_available():
-            self.classifier = "finetune"
-            return "finetune (a GPU is available)"
+        gpu = _gpu()
         minutes = n_examples * FINETUNE_CPU_SECONDS * self.epochs / 2 * self.folds / 5 / 60
-        if n_examples <= self.finetune_max:
-            self.classifier = "finetune"
-            return (f"finetune ({n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU; about "
-                    f"{max(minutes, 1):.0f} min unless cached)")
-        self.classifier = "linear"
-        return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; "
-                f"-p classifier=finetune would take about {minutes:.0f} min here)")
+        if not self.finetune_affordable(n_examples):
+            self.classifier = "linear"
+            return (f"linear ({n_examples:,} examples, over finetune_max {self.finetune_max:,} on CPU; "
+                    f"-p classifier=finetune would take about {minutes:.0f} min here)")
+        where = "a GPU is available" if gpu else f"{n_examples:,} examples, within finetune_max {self.finetune_max:,} on CPU"
+        if trial is None:
+            return (f"decided at run time by one validation fold of the given labels ({where}; fine-tuning that "
+                    f"fold takes about {max(minutes / self.folds, 1):.0f} min unless cached)")
+        fit = trial()
+        self.classifier = "finetune" if fit["finetune_logloss"] < fit["linear_logloss"] else "linear"
+        other = "linear" if self.classifier == "finetune" else "finetune"
+        return (f"{self.classifier} (held-out log-loss {fit[self.classifier + '_logloss']:.3f} against {other}'s "
+                f"{fit[other + '_logloss']:.3f}, accuracy {fit[self.classifier + '_accuracy']:.3f} against "
+                f"{fit[other + '_accuracy']:.3f}, on a validation fold of {fit['examples']:,} given labels; {where})")
+
+    def finetune_affordable(self, n_examples: int) -> bool:
+        """Whether classifier=auto may fine-tune here: on a GPU, or on a CPU up to finetune_max examples."""
+        return _gpu() or n_examples <= self.finetune_max
+
+    def trial_args(self) -> dict:
+        """Keyword arguments for Context.validation_fit: the fine-tuned run's own folds and settings."""
+        return {"folds": self.folds, "c": self.c, "balanced": self.balanced_model, "max_fit": self.max_fit,
+                "epochs": self.epochs, "lr": self.lr, "train_layers": self.train_layers}
 
     def model_args(self) -> dict:
         """Keyword arguments for Context.oof_proba."""
@@ -106,6 +123,12 @@ class ModelParams(DetectorParams):
         if self.classifier == "finetune":
             args.update(epochs=self.epochs, lr=self.lr, train_layers=self.train_layers)
         return args
+
+
+def _gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 class Detector:

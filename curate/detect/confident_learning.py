@@ -37,11 +37,10 @@ class ConfidentLearning(ModelDetector):
 
     @classmethod
     def default_runs(cls, ctx: Context) -> list[dict]:
-        """The classifier auto picks; when that fine-tunes, the linear one too, a second model whose errors differ
-        (first, so the tuned run is the later one)."""
-        auto = Params(classifier="auto")
-        auto.resolve_classifier(len(ctx.ids))
-        return ([{"classifier": "linear"}] if auto.classifier == "finetune" else []) + [{"classifier": "auto"}]
+        """The classifier auto picks; where it may fine-tune, the linear one too, a second model whose errors
+        differ (first, so the tuned run is the later one; when auto picks linear, the two are one run, reused)."""
+        affordable = Params(classifier="auto").finetune_affordable(len(ctx.ids))
+        return ([{"classifier": "linear"}] if affordable else []) + [{"classifier": "auto"}]
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         from cleanlab.filter import find_label_issues

@@ -63,6 +63,7 @@ class Context:
         self._model_matrix: np.ndarray | None = None
         self._knn: dict[tuple, Neighbours] = {}
         self._proba: dict[tuple, tuple[np.ndarray, list[str]]] = {}
+        self._trials: dict[tuple, dict] = {}  # validation_fit results
         self._tuned: dict[tuple, np.ndarray] = {}
         self.runner = None
         if self.engine is not None and self.engine.ray:
@@ -166,6 +167,39 @@ class Context:
     def oof_proba(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> tuple[np.ndarray, list[str]]:
         """Class probabilities of a model trained on the masked rows (see _fit_model), as (proba per row, classes)."""
         return self._proba[self._fit_model(mask, labels, **model_args)]
+
+    def validation_fit(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
+                       max_fit: int = 20_000, epochs: int = 2, lr: float = 3e-4, train_layers: int = 2) -> dict:
+        """Both classifiers on the first fold of the masked rows' own labels (no gold): log-loss and accuracy of the
+        linear model and of the fine-tuned encoder on that fold's held-out examples. The folds are those a
+        fine-tuned run on the same rows uses, so a fine-tuned fold 0 is stored once and reused by the run."""
+        from sklearn.metrics import log_loss
+
+        from curate.detect import oof
+        from curate.detect.tuned import tuned_oof
+        from curate.finetune import TuneParams
+
+        key = (mask.tobytes(), folds, c, balanced, max_fit, epochs, lr, train_layers)
+        if key in self._trials:
+            return self._trials[key]
+        y = self.labels[mask].astype(str)
+        rows, others = np.flatnonzero(mask), np.flatnonzero(~mask)
+        jobs = oof.fold_jobs(y, rows, folds, max_fit, self.seed)
+        classes = sorted(set(y.tolist()))
+        held = jobs[0][1]
+        linear = oof.fit_linear(self.model_matrix, jobs[:1], rows, y, classes, c, balanced)[held]
+        tuned, _ = tuned_oof(self.fold_store(), jobs, y, classes, rows, others, self.type_features(),
+                             TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced,
+                                        seed=self.seed), self.timings, only=1)
+        truth = self.labels[held].astype(str)
+        out: dict = {"examples": int(len(held))}
+        for name, p in (("linear", linear), ("finetune", tuned[held])):
+            p = np.clip(p, 1e-7, None)
+            p = p / p.sum(axis=1, keepdims=True)
+            out[f"{name}_logloss"] = round(float(log_loss(truth, p, labels=classes)), 4)
+            out[f"{name}_accuracy"] = round(float(np.mean(np.asarray(classes)[p.argmax(axis=1)] == truth)), 4)
+        self._trials[key] = out
+        return out
 
     def tuned_vectors(self, mask: np.ndarray, labels: np.ndarray | None = None, **model_args) -> np.ndarray:
         """Vectors of the fine-tuned encoder (out-of-fold for masked rows), from the same folds as its probabilities."""

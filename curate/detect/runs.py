@@ -91,10 +91,22 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def resolve_auto(p: DetectorParams, n_examples: int) -> str | None:
+def resolve_auto(p: DetectorParams, n_examples: int, ctx: Context | None = None) -> tuple[str | None, dict | None]:
     """Make a model detector's classifier=auto concrete; returns the note saying which and why (None: nothing to
-    decide). The one place auto is decided, for a run and for its dry-run plan alike."""
-    return p.resolve_classifier(n_examples) if isinstance(p, ModelParams) else None
+    decide) and the validation fold's figures when one decided. With a context, a validation fold of the given
+    labels decides (ModelParams.resolve_classifier); without (a dry run), the note says it will. The one place
+    auto is decided, for a run and for its dry-run plan alike."""
+    if not isinstance(p, ModelParams):
+        return None, None
+    seen: dict = {}
+
+    def trial() -> dict:
+        assert ctx is not None
+        seen.update(ctx.validation_fit(ctx.split_mask(p.split), **p.trial_args()))
+        return seen
+
+    note = p.resolve_classifier(n_examples, trial if ctx is not None else None)
+    return note, (seen or None)
 
 
 def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, Any] | None = None, *,
@@ -104,7 +116,7 @@ def estimate_run(ws: Workspace, dataset: str, detector: str, params: dict[str, A
     ctx = ctx or Context(ws, dataset)
     if not hasattr(det, "estimate"):
         plan = {"requests": 0, "note": "runs locally; nothing to pay for"}
-        note = resolve_auto(p, len(ctx.ids))
+        note, _ = resolve_auto(p, len(ctx.ids))
         if note:
             plan["classifier"] = note  # which classifier would run, and why
         return plan
@@ -130,14 +142,16 @@ def run_detector(
                           f"'{dataset}' is a {ctx.task} dataset")
     # classifier=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants
     # name the classifier that ran (and an auto run re-uses an identical explicit one).
-    auto = resolve_auto(p, len(ctx.ids))
+    auto, validation = resolve_auto(p, len(ctx.ids), ctx)
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp, dataset])
         if prior is not None:
             row = ws.one("SELECT counts, variant FROM runs WHERE run_id = ?", [prior[0]])
-            return RunResult(prior[0], detector, dataset, p.model_dump(), json.loads(row[0]), reused=True,
-                             variant=row[1] or "")
+            counts = json.loads(row[0])
+            if auto:  # why this run was chosen now, though the run itself was made earlier
+                counts.update(classifier_auto=auto, **({"classifier_validation": validation} if validation else {}))
+            return RunResult(prior[0], detector, dataset, p.model_dump(), counts, reused=True, variant=row[1] or "")
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     t = time.perf_counter()
     before = dict(ctx.timings)
@@ -151,6 +165,8 @@ def run_detector(
               "suggested": int(findings["suggested_label"].notna().sum()), **capped, **getattr(det, "report", {})}
     if auto:
         counts["classifier_auto"] = auto
+    if validation:
+        counts["classifier_validation"] = validation
     stored = {**p.model_dump(), "embedding_model": ctx.model_key}
     variant = det.variant(stored)
     t_write = time.perf_counter()

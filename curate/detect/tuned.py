@@ -111,13 +111,13 @@ class FoldStore:
 
 def tuned_oof(store: FoldStore, jobs: list[tuple[np.ndarray, np.ndarray]], y: np.ndarray, classes: list[str],
               rows: np.ndarray, others: np.ndarray, extra: np.ndarray | None, params: TuneParams,
-              timings: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+              timings: dict[str, float], only: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Train one model per fold job (train indices into rows, held-out rows); every fold also predicts the rows
     outside the mask, which get the mean of the fold models. Returns (proba, vectors) for all rows; adds its stage
-    times to timings."""
+    times to timings. only=k trains the first k folds alone (a validation fold: stored as the full run's own)."""
     key = store.key(jobs, y, classes, rows, others, extra, params)
     done = store.done(key)
-    todo = [f for f in range(len(jobs)) if f not in done]
+    todo = [f for f in range(len(jobs) if only is None else min(only, len(jobs))) if f not in done]
     if done:
         log.info("fine-tuned model: %d of %d folds reused from the store", len(done), len(jobs))
     if todo:

@@ -40,7 +40,7 @@ def test_detector_contract(name, request):
         extra = {"base_url": server.url, "model": "fake-judge"}
     det = cls()
     params = cls.Params(**extra)
-    resolve_auto(params, len(ctx.ids))  # as run_detector does before any run
+    resolve_auto(params, len(ctx.ids), ctx)  # as run_detector does before any run
     df = det.run(ctx, params)
     assert list(df.columns) == COLUMNS
     scope = det.scope(ctx, params)

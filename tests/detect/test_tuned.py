@@ -105,21 +105,31 @@ def test_classification_and_span_datasets_tune_too(ws, tmp_path):
         assert _trained(ctx) == len(ctx.ids)
 
 
-def test_model_auto_fine_tunes_small_data_on_cpu_and_stays_linear_beyond_finetune_max(small_rel):
+def test_auto_picks_the_classifier_that_predicts_a_validation_fold_of_the_given_labels_better(small_rel):
     small = {"folds": 2, "epochs": 1, "train_layers": 1}
     auto = run_detector(small_rel, "rel", "confident-learning", small)
-    assert auto.params["classifier"] == "finetune" and auto.variant == "finetune"  # what ran is what is stored
-    assert auto.counts["classifier_auto"] == ("finetune (150 examples, within finetune_max 3,500 on CPU; "
-                                              "about 1 min unless cached)")
+    v = auto.counts["classifier_validation"]
+    won = "finetune" if v["finetune_logloss"] < v["linear_logloss"] else "linear"
+    assert auto.params["classifier"] == won and auto.variant == ("finetune" if won == "finetune" else "")
+    assert auto.counts["classifier_auto"].startswith(f"{won} (held-out log-loss {v[won + '_logloss']:.3f} against")
+    assert 0 < v["examples"] < 150 and 0 <= v["linear_accuracy"] <= 1 and 0 <= v["finetune_accuracy"] <= 1
     stored = json.loads(small_rel.one("SELECT params FROM runs WHERE run_id = ?", [auto.run_id])[0])
-    assert stored["classifier"] == "finetune"
-    # An explicit finetune run with the same settings is the same run, reused.
-    assert run_detector(small_rel, "rel", "confident-learning", {**small, "classifier": "finetune"}).run_id == auto.run_id
+    assert stored["classifier"] == won  # what ran is what is stored
+    # An explicit run of the winner with the same settings is the same run, reused (the old spelling too).
+    assert run_detector(small_rel, "rel", "confident-learning", {**small, "classifier": won}).run_id == auto.run_id
+    assert run_detector(small_rel, "rel", "confident-learning", {**small, "model": won}).run_id == auto.run_id
+    # The validation fold is the fine-tuned run's own fold 1 of 2: a fine-tuned run trains only the other one.
+    ctx = Context(small_rel, "rel")
+    tuned = run_detector(small_rel, "rel", "confident-learning", {**small, "classifier": "finetune"}, ctx=ctx)
+    assert tuned.reused if won == "finetune" else _trained(ctx) == v["examples"]
     big = run_detector(small_rel, "rel", "confident-learning", {**small, "finetune_max": 100})
-    assert big.params["classifier"] == "linear" and not big.reused
+    assert big.params["classifier"] == "linear" and "classifier_validation" not in big.counts
     assert big.counts["classifier_auto"].startswith("linear (150 examples, over finetune_max 100 on CPU; "
                                                     "-p classifier=finetune would take about")
     # The other model detectors keep linear unless asked.
     assert run_detector(small_rel, "rel", "knn-vote").params["classifier"] == "linear"
-    # The old spelling still works: model=finetune is classifier=finetune, the same run.
-    assert run_detector(small_rel, "rel", "confident-learning", {**small, "model": "finetune"}).run_id == auto.run_id
+    # A dry run fits nothing: it says the fold will decide.
+    from curate.detect.runs import estimate_run
+
+    plan = estimate_run(small_rel, "rel", "confident-learning", small)
+    assert plan["classifier"].startswith("decided at run time by one validation fold")

@@ -175,3 +175,21 @@ def test_empty_workspace_says_what_to_run(tmp_path, monkeypatch, with_dataset):
     assert at.title[0].value == "Nothing to review yet"
     code = at.code[0].value
     assert ("curate detect d" in code) if with_dataset else ("curate ingest" in code)
+
+
+def test_the_page_says_when_the_queue_re_ranked_from_decisions(review_path, monkeypatch):
+    """75 decisions that confirm one label: the page says the queue re-ranked and the sidebar can turn it off."""
+    from curate.decisions import Decision, record
+    from curate.review import QueueFilter, build_queue
+    from curate.store import Workspace
+
+    with Workspace(review_path) as ws:
+        first = build_queue(ws, QueueFilter(dataset="topics", flagged_only=False)).items.head(75)
+        target = first["label"].value_counts().index[0]
+        record(ws, "topics", [Decision(i, "remove" if lab == target else "keep")
+                              for i, lab in zip(first["id"], first["label"])], reviewer="ann", source="ui")
+    at = app(review_path, monkeypatch, q='{"dataset":"topics","flagged_only":false}')
+    notes = [c.value for c in at.caption if "re-ranked" in c.value]
+    assert notes and notes[0].startswith("queue re-ranked from your 75 decisions; estimated precision of the next 50")
+    at.sidebar.checkbox(key="rv_f_learn").uncheck().run()
+    assert not [c.value for c in at.caption if "re-ranked" in c.value]

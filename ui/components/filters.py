@@ -24,7 +24,8 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
             st.session_state.update({
                 "rv_f_detectors": url.detectors, "rv_f_split": url.split or ANY, "rv_f_label": url.label or ANY,
                 "rv_f_suggested": url.suggested or ANY, "rv_f_score": (url.min_score, url.max_score),
-                "rv_f_flagged": url.flagged_only, "rv_f_status": url.status, "rv_f_text": url.text or ""})
+                "rv_f_flagged": url.flagged_only, "rv_f_status": url.status, "rv_f_text": url.text or "",
+                "rv_f_learn": url.learn})
     dataset = sb.selectbox("Dataset", datasets, key=S.DATASET)
     cached = st.session_state.get("rv_choices")
     if cached is None or cached[0] != dataset:  # labels, splits and detectors change only with new runs
@@ -45,9 +46,14 @@ def render_filters(svc: ReviewService, datasets: list[str]) -> QueueFilter:
     flagged = sb.checkbox("Flagged only", key="rv_f_flagged")
     status = sb.selectbox("Status", STATUS_CHOICES, key="rv_f_status")
     text = sb.text_input("Text contains", key="rv_f_text")
+    st.session_state.setdefault("rv_f_learn", True)
+    learn = sb.checkbox("Re-rank from my decisions", key="rv_f_learn", help="After every 25 decisions, the next 100 "
+                        "findings are re-ordered by what reviewers confirmed, once that predicts errors better than "
+                        "the detectors' order (status 'all' only)")
     flt = QueueFilter(dataset=dataset, detectors=detectors, split=None if split == ANY else split,
                       label=None if label == ANY else label, suggested=None if suggested == ANY else suggested,
-                      min_score=lo, max_score=hi, flagged_only=flagged, status=status, text=text or None)
+                      min_score=lo, max_score=hi, flagged_only=flagged, status=status, text=text or None,
+                      learn=learn)
     if sb.button("Refresh queue", key="rv_refresh"):
         st.session_state[S.QUEUE] = None
         st.session_state.pop("rv_choices", None)
