@@ -30,6 +30,7 @@ PENALTY = 3.0  # L2 penalty on the corrections (log-odds units)
 GUARD_SE = 2.0  # held-out improvement needed, in standard errors over the batches
 MIN_LABEL_DECISIONS = 3  # a given label becomes a feature once this many of its examples were decided
 NEXT = 50  # how far ahead the estimated precision looks
+MAX_FOLDS = 8  # leave-one-out over at most this many groups of whole batches (cost stays flat as decisions grow)
 
 
 @dataclass
@@ -49,65 +50,72 @@ def relearn(ranks: np.ndarray, base: np.ndarray, labels: np.ndarray | None, deci
             window: int = WINDOW, penalty: float = PENALTY, guard: float = GUARD_SE) -> Learned:
     """Re-rank from decisions. ranks: members x examples rank-normalised scores (0 where unscored); base: the
     current order's scores (higher first); labels: the given labels; decided: indices of decided examples in the
-    order they were decided; confirmed: per decided example, True for relabel/remove, False for keep."""
+    order they were decided; confirmed: per decided example, True for relabel/remove, False for keep. Whole
+    batches are learned from; every decided example is out of the window."""
     from scipy.stats import rankdata
 
     n = len(decided) // every * every
+    closed = np.zeros(len(base), dtype=bool)
+    closed[np.asarray(decided, dtype=np.int64)] = True
     decided, y = np.asarray(decided[:n], dtype=np.int64), np.asarray(confirmed[:n], dtype=float)
     if n < 2 * every:
-        return Learned(n, False, f"learning from decisions starts at {2 * every} ({len(confirmed)} so far)")
-    q = (rankdata(base) - 0.5) / len(base)
-    z = np.log(q / (1 - q))  # the position's log-odds: the offset
-    x, feats = _features(ranks, labels, decided, names)
-    batches = np.arange(n) // every
+        return Learned(n, False, f"learning from decisions starts at {2 * every} decisions")
     if len(set(y.tolist())) < 2:
         return Learned(n, False, f"not re-ranked: all {n} decisions agree, nothing to learn a difference from")
-    theta = _fit(z[decided], x[decided], y, penalty)
+    cand = np.flatnonzero(~closed)
+    win = cand[np.argsort(-np.asarray(base, dtype=float)[cand], kind="stable")[:window]]
+    # Only the decided rows and the window are ever scored: features for them alone, not the whole queue.
+    need = np.concatenate([decided, win])
+    q = (rankdata(base) - 0.5) / len(base)
+    z = np.log(q / (1 - q))[need]  # the position's log-odds: the covariate
+    x, feats = _features(ranks, labels, need, n, names)
+    zd, xd, zw, xw = z[:n], x[:n], z[n:], x[n:]
+    theta = _fit(zd, xd, y, penalty)
     gain = []
-    for b in range(batches.max() + 1):
-        train, test = batches != b, batches == b
+    folds = np.minimum(np.arange(n) // every, MAX_FOLDS - 1) if n // every <= MAX_FOLDS else \
+        (np.arange(n) // every) * MAX_FOLDS // (n // every)  # at most MAX_FOLDS folds of whole batches
+    for b in np.unique(folds):
+        train, test = folds != b, folds == b
         if len(set(y[train].tolist())) < 2:
             gain.append(0.0)
             continue
-        full = _fit(z[decided][train], x[decided][train], y[train], penalty)
-        alone = _fit(z[decided][train], x[decided][train][:, :0], y[train], penalty)
-        gain.append(_loss(alone, z[decided][test], x[decided][test][:, :0], y[test])
-                    - _loss(full, z[decided][test], x[decided][test], y[test]))
+        full = _fit(zd[train], xd[train], y[train], penalty)
+        alone = _fit(zd[train], xd[train][:, :0], y[train], penalty)
+        gain.append(_loss(alone, zd[test], xd[test][:, :0], y[test]) - _loss(full, zd[test], xd[test], y[test]))
     gain_arr = np.array(gain)
     margin = gain_arr.mean() - guard * gain_arr.std(ddof=1) / np.sqrt(len(gain_arr))
-    learned = _eta(theta, z, x)
-    open_ = np.ones(len(base), dtype=bool)
-    open_[decided] = False
     corrections = {f: round(float(w), 3) for f, w in zip(feats, theta[2:]) if abs(w) >= 0.05}
     if margin <= 0:
-        nxt = _next_precision(_eta(_fit(z[decided], x[decided][:, :0], y, penalty), z, x[:, :0]), base, open_)
+        alone = _fit(zd, xd[:, :0], y, penalty)
+        nxt = _mean_p(_eta(alone, zw, xw[:, :0])[:NEXT])
         return Learned(n, False, f"not re-ranked: your {n} decisions do not yet predict errors better than the "
                        "detectors' order", next_precision=nxt, corrections=corrections)
+    learned = _eta(theta, zw, xw)
+    order = np.argsort(-learned, kind="stable")
     score = np.asarray(base, dtype=float).copy()
-    cand = np.flatnonzero(open_)
-    win = cand[np.argsort(-score[cand], kind="stable")[:window]]
     # The window's own scores, handed out again in the learned order: nothing outside the window moves.
-    score[win[np.argsort(-learned[win], kind="stable")]] = np.sort(score[win])[::-1]
-    nxt = _next_precision(learned, score, open_)
+    score[win[order]] = np.sort(score[win])[::-1]
+    nxt = _mean_p(learned[order][:NEXT])
     top = ", ".join(f"{k} {v:+.2f}" for k, v in sorted(corrections.items(), key=lambda kv: -abs(kv[1]))[:3])
-    return Learned(n, True, f"queue re-ranked from your {n} decisions; estimated precision of the next {NEXT}: "
-                   f"{nxt:.2f}" + (f" (learned: {top})" if top else ""), score, nxt, corrections)
+    shown = f"; estimated precision of the next {NEXT}: {nxt:.2f}" if nxt is not None else ""
+    return Learned(n, True, f"queue re-ranked from your {n} decisions{shown}" + (f" (learned: {top})" if top else ""),
+                   score, nxt, corrections)
 
 
-def _features(ranks: np.ndarray, labels: np.ndarray | None, decided: np.ndarray,
+def _features(ranks: np.ndarray, labels: np.ndarray | None, rows: np.ndarray, n_decided: int,
               names: list[str] | None) -> tuple[np.ndarray, list[str]]:
-    """The members' ranks, standardised over the decided examples (near the top of a queue they span a narrow
-    range, and the penalty should weigh an effect, not a unit), and one column per given label decided often
-    enough."""
-    r = np.asarray(ranks, dtype=float).T
-    sd = r[decided].std(axis=0)
-    r = (r - r[decided].mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0)
+    """For the given rows (the decided ones first): the members' ranks, standardised over the decided rows (near
+    the top of a queue they span a narrow range, and the penalty should weigh an effect, not a unit), and one
+    column per given label decided often enough."""
+    r = np.asarray(ranks, dtype=float)[:, rows].T
+    sd = r[:n_decided].std(axis=0)
+    r = (r - r[:n_decided].mean(axis=0)) / np.where(sd > 1e-9, sd, 1.0)
     cols, feats = [r], list(names or [f"run {i}" for i in range(len(ranks))])
     if labels is not None:
-        labels = np.asarray(labels, dtype=object)
-        seen, counts = np.unique(labels[decided].astype(str), return_counts=True)
+        given = np.asarray(labels, dtype=object)[rows].astype(str)
+        seen, counts = np.unique(given[:n_decided], return_counts=True)
         for value in seen[counts >= MIN_LABEL_DECISIONS]:
-            cols.append((labels.astype(str) == value)[:, None].astype(float))
+            cols.append((given == value)[:, None].astype(float))
             feats.append(f"label={value}")
     return np.hstack(cols), feats
 
@@ -137,13 +145,9 @@ def _loss(theta: np.ndarray, z: np.ndarray, x: np.ndarray, y: np.ndarray) -> flo
     return float(np.mean(np.logaddexp(0, eta) - y * eta))
 
 
-def _next_precision(eta: np.ndarray, order: np.ndarray, open_: np.ndarray) -> float | None:
-    """Mean modelled probability of an error over the next NEXT open examples of an order."""
-    cand = np.flatnonzero(open_)
-    if not len(cand):
-        return None
-    nxt = cand[np.argsort(-order[cand], kind="stable")[:NEXT]]
-    return round(float(np.mean(1.0 / (1.0 + np.exp(-eta[nxt])))), 3)
+def _mean_p(eta: np.ndarray) -> float | None:
+    """Mean modelled probability of an error (None for no examples)."""
+    return round(float(np.mean(1.0 / (1.0 + np.exp(-eta)))), 3) if len(eta) else None
 
 
 Q_DECIDED = """

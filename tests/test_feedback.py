@@ -48,7 +48,21 @@ def test_learning_waits_for_two_whole_batches():
     ranks, base, labels = _data(2)
     decided = np.argsort(-base, kind="stable")[:2 * LEARN_EVERY - 1]
     got = relearn(ranks, base, labels, decided, labels[decided] == "A")
-    assert not got.used and got.decisions == LEARN_EVERY and "starts at 50" in got.note
+    assert not got.used and got.decisions == LEARN_EVERY and "starts at 50 decisions" in got.note
     # A batch not yet complete is not learned from: 74 decisions learn from the first 50.
     decided = np.argsort(-base, kind="stable")[:74]
     assert relearn(ranks, base, labels, decided, labels[decided] == "A").decisions == 50
+
+
+def test_a_finished_queue_and_decisions_beyond_the_last_whole_batch():
+    ranks, base, labels = _data(3, n=200)
+    order = np.argsort(-base, kind="stable")
+    # Every example decided, with a pattern to learn: nothing is left to re-order, and nothing breaks.
+    done = relearn(ranks, base, labels, order, labels[order] == "A")
+    assert done.next_precision is None and (done.score is None or np.array_equal(done.score, base))
+    # 110 decisions: it learns from the first 100, and the 10 beyond are not handed out again in the window.
+    got = relearn(ranks, base, labels, order[:110], labels[order[:110]] == "A")
+    assert got.decisions == 100 and got.used
+    open_ = order[110:]
+    after = open_[np.argsort(-got.score[open_], kind="stable")]
+    assert set(after[:WINDOW].tolist()) == set(open_[:WINDOW].tolist())

@@ -153,6 +153,15 @@ class Detector:
         """The rows a run may score (run_detector refuses findings outside it): the split by default."""
         return ctx.split_mask(params.split)
 
+    def model_rows(self, ctx: Context, params: DetectorParams) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows its classifier learns from and their labels (None: the current ones); classifier=auto's
+        validation fold is taken there, so a fine-tuned fold it trains is the run's own."""
+        return ctx.split_mask(params.split), None
+
+    def state(self, ws: Any, dataset: str, params: DetectorParams) -> dict[str, Any]:
+        """What else a run's output depends on, for its fingerprint ({}: nothing beyond params, data and model)."""
+        return {}
+
     @classmethod
     def variant(cls, params: dict[str, Any]) -> str:
         """The signal behind a run with these (stored) params, '' for the plain one: each variant of a detector is

@@ -168,8 +168,9 @@ class Context:
         """Class probabilities of a model trained on the masked rows (see _fit_model), as (proba per row, classes)."""
         return self._proba[self._fit_model(mask, labels, **model_args)]
 
-    def validation_fit(self, mask: np.ndarray, folds: int = 5, c: float = 2.0, balanced: bool = True,
-                       max_fit: int = 20_000, epochs: int = 2, lr: float = 3e-4, train_layers: int = 2) -> dict:
+    def validation_fit(self, mask: np.ndarray, labels: np.ndarray | None = None, folds: int = 5, c: float = 2.0,
+                       balanced: bool = True, max_fit: int = 20_000, epochs: int = 2, lr: float = 3e-4,
+                       train_layers: int = 2) -> dict:
         """Both classifiers on the first fold of the masked rows' own labels (no gold): log-loss and accuracy of the
         linear model and of the fine-tuned encoder on that fold's held-out examples. The folds are those a
         fine-tuned run on the same rows uses, so a fine-tuned fold 0 is stored once and reused by the run."""
@@ -179,10 +180,11 @@ class Context:
         from curate.detect.tuned import tuned_oof
         from curate.finetune import TuneParams
 
-        key = (mask.tobytes(), folds, c, balanced, max_fit, epochs, lr, train_layers)
+        labels = self.labels if labels is None else labels
+        key = (mask.tobytes(), labels.tobytes(), folds, c, balanced, max_fit, epochs, lr, train_layers)
         if key in self._trials:
             return self._trials[key]
-        y = self.labels[mask].astype(str)
+        y = labels[mask].astype(str)
         rows, others = np.flatnonzero(mask), np.flatnonzero(~mask)
         jobs = oof.fold_jobs(y, rows, folds, max_fit, self.seed)
         classes = sorted(set(y.tolist()))
@@ -191,7 +193,7 @@ class Context:
         tuned, _ = tuned_oof(self.fold_store(), jobs, y, classes, rows, others, self.type_features(),
                              TuneParams(epochs=epochs, lr=lr, train_layers=train_layers, balanced=balanced,
                                         seed=self.seed), self.timings, only=1)
-        truth = self.labels[held].astype(str)
+        truth = labels[held].astype(str)
         out: dict = {"examples": int(len(held))}
         for name, p in (("linear", linear), ("finetune", tuned[held])):
             p = np.clip(p, 1e-7, None)

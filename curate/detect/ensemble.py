@@ -29,6 +29,7 @@ from curate.feedback import learn_from_decisions
 
 # Agreement is read in each run's top 5% (the top 10% and rank correlations were tried: docs/detectors.md).
 AGREEMENT_TOP = 0.05
+Q_DECISION_STATE = "SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?"
 Q_REMOVED = "SELECT example_id FROM ({latest}) WHERE action = 'remove'"
 Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?"
 
@@ -60,13 +61,19 @@ class Ensemble(Detector):
     description = "combines detector runs into one ranking (rank average, or weights fitted from reviewed decisions)"
     Params = Params
     tasks = ("classification", "relation", "span", "retrieval")
-    needs = ("runs", "decisions")
+    needs = ("runs",)
     combines_runs = True
 
     @classmethod
     def left_out(cls, params: dict) -> str | None:
         """An ensemble never joins another."""
         return "an ensemble itself"
+
+    def state(self, ws, dataset: str, params: Params) -> dict:
+        """weights=fitted learns from the decision log: a keep changes no label, but it changes the ranking."""
+        if params.weights != "fitted":
+            return {}
+        return {"decisions": list(ws.one(Q_DECISION_STATE, [dataset]))}
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         run_ids = resolve_runs(ctx, params)
@@ -88,7 +95,7 @@ class Ensemble(Detector):
             raw_all = np.array([[col.get(i, 0.0) for i in every] for col, _, _ in table])
             ranks_all = np.array([rank_normalise(r) for r in raw_all])
             scored_all = np.array([[i in col for i in every] for col, _, _ in table], dtype=bool)
-            combined, weights = combine(ranks_all, scored_all)
+            combined, weights = combine(ranks_all, scored_all, trust=np.array([run_trust(ctx.ws, r) for r in run_ids]))
             learned = learn_from_decisions(ctx.ws, ctx.dataset, every, combined, run_ids, ranks_all)
             combined = (learned.score if learned.used else combined)[:len(ids)]
             self.report = {"learned_from": learned.decisions, "reranked": learned.used, "learning": learned.note}

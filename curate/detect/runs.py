@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 Q_STATE = """
     SELECT count(*), coalesce(sum(hash(id, label, text_hash, removed)), 0) FROM current_examples WHERE dataset = ?
 """
-Q_DECISION_STATE = "SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?"
 Q_CLEAN_STATE = "SELECT count(*), coalesce(sum(hash(example_id, label)), 0) FROM clean_labels WHERE dataset = ?"
 # The dataset is matched too: the same content ingested under two names has equal fingerprints, and a run (with its
 # findings) belongs to one dataset.
@@ -78,11 +77,11 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
                              "model": model_key, "state": list(state)}
     if "clean_subset" in detector.needs:
         parts["clean"] = list(ws.one(Q_CLEAN_STATE, [dataset]))
-    if "decisions" in detector.needs:  # a keep changes no label, but it is something learned from
-        parts["decisions"] = list(ws.one(Q_DECISION_STATE, [dataset]))
-    if "runs" in detector.needs:
+    parts.update(detector.state(ws, dataset, params))
+    if "runs" in detector.needs:  # the runs it may read; other ensembles' runs are not among them
         parts["runs"] = [r[0] for r in ws.con.execute(
-            "SELECT run_id FROM runs WHERE dataset = ? ORDER BY run_id", [dataset]).fetchall()]
+            "SELECT run_id, kind FROM runs WHERE dataset = ? ORDER BY run_id", [dataset]).fetchall()
+            if not (REGISTRY.get(r[1]) is not None and REGISTRY[r[1]].combines_runs)]
     for key, value in params.model_dump().items():
         if isinstance(value, str) and (key == "predictions" or value.startswith("file:")):
             p = Path(value.removeprefix("file:"))
@@ -91,7 +90,8 @@ def fingerprint(ws: Workspace, dataset: str, detector: Detector, params: Detecto
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def resolve_auto(p: DetectorParams, n_examples: int, ctx: Context | None = None) -> tuple[str | None, dict | None]:
+def resolve_auto(p: DetectorParams, n_examples: int, ctx: Context | None = None,
+                 det: Detector | None = None) -> tuple[str | None, dict | None]:
     """Make a model detector's classifier=auto concrete; returns the note saying which and why (None: nothing to
     decide) and the validation fold's figures when one decided. With a context, a validation fold of the given
     labels decides (ModelParams.resolve_classifier); without (a dry run), the note says it will. The one place
@@ -102,7 +102,8 @@ def resolve_auto(p: DetectorParams, n_examples: int, ctx: Context | None = None)
 
     def trial() -> dict:
         assert ctx is not None
-        seen.update(ctx.validation_fit(ctx.split_mask(p.split), **p.trial_args()))
+        mask, labels = det.model_rows(ctx, p) if det is not None else (ctx.split_mask(p.split), None)
+        seen.update(ctx.validation_fit(mask, labels, **p.trial_args()))
         return seen
 
     note = p.resolve_classifier(n_examples, trial if ctx is not None else None)
@@ -142,7 +143,7 @@ def run_detector(
                           f"'{dataset}' is a {ctx.task} dataset")
     # classifier=auto is made concrete first, so the fingerprint, the stored params and the ensemble's variants
     # name the classifier that ran (and an auto run re-uses an identical explicit one).
-    auto, validation = resolve_auto(p, len(ctx.ids), ctx)
+    auto, validation = resolve_auto(p, len(ctx.ids), ctx, det)
     fp = fingerprint(ws, dataset, det, p, ctx.model_key)
     if not force:
         prior = ws.one(Q_REUSE, [fp, dataset])
@@ -277,10 +278,11 @@ def latest_runs(ws: Workspace, dataset: str, use: Literal["ensemble", "queue", "
 
 def run_trust(ws: Workspace, run_id: str) -> float:
     """The ensemble's trust in a run (Detector.trust of its detector, from the run's params and counts)."""
-    kind, params, counts = ws.one("SELECT kind, params, counts FROM runs WHERE run_id = ?", [run_id])
-    cls = REGISTRY.get(kind)
+    row = ws.one("SELECT kind, params, counts FROM runs WHERE run_id = ?", [run_id])
+    cls = REGISTRY.get(row[0]) if row else None
     if cls is None:
         return 1.0
+    _, params, counts = row
     return float(np.clip(cls.trust(json.loads(params) if params else {}, json.loads(counts) if counts else {}), 0, 1))
 
 

@@ -51,6 +51,10 @@ class TacredES(ModelDetector):
         """The split's negatives, and its positives too with include_positives."""
         return ctx.split_mask(params.split) & (True if params.include_positives else ctx.negative_mask())
 
+    def model_rows(self, ctx: Context, params: Params) -> tuple[np.ndarray, np.ndarray]:
+        """The clean subset and its trusted labels: what its model learns from."""
+        return clean_subset(ctx, params.clean)
+
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         clean, clean_labels = clean_subset(ctx, params.clean)
         neg = ctx.negative_mask()

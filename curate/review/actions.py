@@ -42,7 +42,7 @@ def _plan(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str | None
         raise CurateError(f"unknown bulk action '{action}'; expected keep, relabel or remove")
     if action == "relabel" and not label:
         raise CurateError(f"bulk relabel needs a label, or '{SUGGESTED}' for each example's suggested label")
-    items = build_queue(ws, flt).items
+    items = build_queue(ws, flt.model_copy(update={"learn": False})).items  # order does not matter here
     skipped = {"no_suggestion": 0, "already_that_label": 0}
     out = []
     for eid, current, suggested in zip(items["id"], items["label"], items["suggested"]):

@@ -67,6 +67,10 @@ def test_needs_two_runs_and_fitted_learns_only_from_decisions_that_say_something
     agreement = run_detector(rel_ws, "rel", "ensemble")
     early = run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted"})
     assert not early.counts["reranked"] and "starts at 50" in early.counts["learning"]
+    # A keep changes no data: the agreement ensemble is the same run, reused; the fitted one learns from it.
+    record(rel_ws, "rel", [Decision(sorted(scores(agreement))[0], "keep")], reviewer="ann", source="ui")
+    assert run_detector(rel_ws, "rel", "ensemble").run_id == agreement.run_id
+    assert run_detector(rel_ws, "rel", "ensemble", {"weights": "fitted"}).run_id != early.run_id
     assert scores(early) == scores(agreement)  # no decisions: the agreement ranking as it is
     base = scores(agreement)
     top = sorted(base, key=lambda i: -base[i])[:150]

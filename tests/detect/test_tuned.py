@@ -133,3 +133,10 @@ def test_auto_picks_the_classifier_that_predicts_a_validation_fold_of_the_given_
 
     plan = estimate_run(small_rel, "rel", "confident-learning", small)
     assert plan["classifier"].startswith("decided at run time by one validation fold")
+
+def test_auto_on_es_decides_on_a_fold_of_the_clean_subset_it_learns_from(small_rel):
+    ctx = Context(small_rel, "rel")
+    es = run_detector(small_rel, "rel", "tacred-es", {"folds": 2, "epochs": 1, "train_layers": 1,
+                                                       "classifier": "auto"}, ctx=ctx)
+    v = es.counts["classifier_validation"]
+    assert 0 < v["examples"] <= int(ctx.split_mask("dev").sum())  # a fold of the 30 dev examples, not of train
