@@ -82,6 +82,7 @@ def export(
         raise CurateError(f"format '{fmt}' exports {' or '.join(exporter.tasks)} datasets; "
                           f"'{dataset}' is a {info.task} dataset")
     data, used = prepare(ws, dataset, variant, run=run, policy=policy)
+    used.update(exporter.attach(ws, data, opts))
     if not len(data.kept):
         raise CurateError(f"variant '{variant}' of '{dataset}' keeps no example; nothing to export")
     fp = _fingerprint(ws, dataset, variant, fmt, opts, used)
@@ -140,7 +141,8 @@ def _fingerprint(ws: Workspace, dataset: str, variant: str, fmt: str, opts: Expo
     parts = {"version": __version__, "variant": variant, "format": fmt, "options": opts.model_dump(),
              "policy": used["policy"], "runs": [r["run_id"] for r in used["runs"]],
              "decisions": ws.one("SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?", [dataset]),
-             "examples": ws.one(Q_STATE, [dataset]), "texts": ws.one(Q_TEXT_STATE, [dataset])}
+             "examples": ws.one(Q_STATE, [dataset]), "texts": ws.one(Q_TEXT_STATE, [dataset]),
+             "scores": used.get("scores")}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from curate.registry import registrar
 from curate.relation import SPAN_KEYS
-from curate.store import DatasetInfo
+from curate.store import DatasetInfo, Workspace
 
 
 class ExportOptions(BaseModel):
@@ -31,6 +32,8 @@ class ExportData:
     frame: pd.DataFrame
     labels: list[str] = field(default_factory=list)  # every label the dataset knows, sorted
     texts: dict[str, dict[str, tuple[str, dict[str, Any]]]] = field(default_factory=dict)  # kind -> id -> (text, meta)
+    # (query ids, passage ids) -> their similarity, when the exporter asked for it (Exporter.attach)
+    similarity: Callable[[list[str], list[str]], np.ndarray] | None = None
 
     @property
     def kept(self) -> pd.DataFrame:
@@ -61,6 +64,11 @@ class Exporter:
     def write(self, data: ExportData, out: Path, options: ExportOptions) -> list[Path]:
         """Write the files into the (empty, temporary) folder out; return the files written."""
         raise NotImplementedError
+
+    def attach(self, ws: Workspace, data: ExportData, options: ExportOptions) -> dict[str, Any]:
+        """Read what these options need beyond the variant's rows into data; returns what it read, for the
+        manifest and the export's fingerprint ({}: nothing)."""
+        return {}
 
     def ingest_args(self, data: ExportData, options: ExportOptions) -> tuple[str, str, dict[str, Any]] | None:
         """How to ingest this export again (format, relative path, options), for the manifest and round trips."""

@@ -54,6 +54,7 @@ def build_manifest(data: ExportData, *, counts: dict[str, Any], variant: str, fm
         "embedding_models": models,
         "counts": counts,
         "weighted": data.weighted,
+        **({"scores": used["scores"]} if used.get("scores") else {}),  # what scored the documents (output_scores)
         "read_back": None if reads_back is None else
         {"format": reads_back[0], "path": reads_back[1], "options": reads_back[2]},
         "fingerprint": fingerprint,

@@ -4,7 +4,9 @@ negative), labeled-pair (anchor, positive, label; the document column is named p
 labeled-list (anchor, positive: [documents], labels: [1, 0, ...]).
 
 The weighted variant adds each negative's weight (negative_i_weight, negative_weight, weight, weights), for a
-weighted loss; positives weigh 1.
+weighted loss; positives weigh 1. output_scores adds the query-document similarity of the dataset's embedding
+model as theirs does (scores: [positive, negatives...] for n-tuple and triplet; score / scores in place of label /
+labels), for MarginMSE or listwise losses.
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from pydantic import Field
 
 from curate.export.base import ExportData, ExportOptions, Exporter, register, write_jsonl, write_parquet, write_splits
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
+from curate.store import Workspace
 
 
 class TripletOptions(ExportOptions):
@@ -26,53 +30,62 @@ class TripletOptions(ExportOptions):
     output_format: Literal["n-tuple", "triplet", "labeled-pair", "labeled-list"] = Field(
         "n-tuple", description="the row layout, as sentence-transformers' mine_hard_negatives names it (n-tuple "
         "keeps a query_id column, which curate reads back)")
+    output_scores: bool = Field(False, description="add the query-document similarity of the dataset's embedding "
+                                "model, in mine_hard_negatives' layout with output_scores=True (needs curate embed)")
 
 
-def triplet_rows(data: ExportData, part, max_negatives: int | None = None,
-                 output_format: str = "n-tuple") -> list[dict[str, Any]]:
+def triplet_rows(data: ExportData, part, max_negatives: int | None = None, output_format: str = "n-tuple",
+                 output_scores: bool = False) -> list[dict[str, Any]]:
     """Rows of one split in the layout asked; n-tuple: one row per (query, positive) with every kept negative of
-    that query. Queries without a positive drop out."""
+    that query. Queries without a positive drop out. With output_scores, data.similarity scores each document."""
     queries: dict[str, dict[str, Any]] = {}
     for row in part.itertuples():
         q = queries.setdefault(row.meta["query_id"], {"query": row.meta["query"], "pos": [], "neg": []})
         if row.label == POSITIVE:
-            q["pos"].append(row.text)
+            q["pos"].append((row.text, row.meta["passage_id"]))
         elif row.label == NEGATIVE:
-            q["neg"].append((row.text, row.weight))
+            q["neg"].append((row.text, row.weight, row.meta["passage_id"]))
     weighted = data.weighted  # a scan of the whole frame: once, not per query
     rows: list[dict[str, Any]] = []
     for qid, q in queries.items():
         negs = q["neg"][:max_negatives] if max_negatives is not None else q["neg"]
+        docs = [pid for _, pid in q["pos"]] + [pid for _, _, pid in negs]
+        sims = [float(x) for x in data.similarity([qid] * len(docs), docs)] if output_scores and docs else []
+        pos = [(text, sims[i] if sims else None) for i, (text, _) in enumerate(q["pos"])]
+        scored = [(text, w, sims[len(pos) + i] if sims else None) for i, (text, w, _) in enumerate(negs)]
         if output_format != "n-tuple":
-            rows += _layout(output_format, q["query"], q["pos"], negs, weighted)
+            rows += _layout(output_format, q["query"], pos, scored, weighted, output_scores)
             continue
-        for pos in q["pos"]:
-            rec: dict[str, Any] = {"query_id": qid, "anchor": q["query"], "positive": pos}
-            for i, (text, _) in enumerate(negs, start=1):
-                rec[f"negative_{i}"] = text
+        for text, score in pos:
+            rec: dict[str, Any] = {"query_id": qid, "anchor": q["query"], "positive": text}
+            for i, (neg, _, _) in enumerate(scored, start=1):
+                rec[f"negative_{i}"] = neg
             if weighted:
-                for i, (_, w) in enumerate(negs, start=1):
+                for i, (_, w, _) in enumerate(scored, start=1):
                     rec[f"negative_{i}_weight"] = float(w)
+            if output_scores:
+                rec["scores"] = [score] + [s for _, _, s in scored]
             rows.append(rec)
     return rows
 
 
-def _layout(fmt: str, query: str, positives: list[str], negs: list[tuple[str, float]],
-            weighted: bool) -> list[dict[str, Any]]:
+def _layout(fmt: str, query: str, positives: list[tuple[str, float | None]],
+            negs: list[tuple[str, float, float | None]], weighted: bool, scores: bool) -> list[dict[str, Any]]:
     """One query's rows in sentence-transformers' triplet, labeled-pair or labeled-list layout (its rules: a
     triplet row per (positive, negative); a pair row for every positive even without negatives; a list row per
-    positive that has negatives)."""
+    positive that has negatives; with scores, score(s) in place of label(s) and a scores column on triplets)."""
     if fmt == "triplet":
-        return [{"anchor": query, "positive": pos, "negative": text,
-                 **({"negative_weight": float(w)} if weighted else {})} for pos in positives for text, w in negs]
+        return [{"anchor": query, "positive": pos, "negative": text, **({"scores": [ps, ns]} if scores else {}),
+                 **({"negative_weight": float(w)} if weighted else {})} for pos, ps in positives for text, w, ns in negs]
     if fmt == "labeled-pair":
-        docs = [(pos, 1, 1.0) for pos in positives] + [(text, 0, float(w)) for text, w in negs]
-        return [{"anchor": query, "positive": d, "label": label, **({"weight": w} if weighted else {})}
-                for d, label, w in docs]
+        docs = [(pos, 1, 1.0, ps) for pos, ps in positives] + [(text, 0, float(w), ns) for text, w, ns in negs]
+        return [{"anchor": query, "positive": d, **({"score": sc} if scores else {"label": label}),
+                 **({"weight": w} if weighted else {})} for d, label, w, sc in docs]
     if not negs:
         return []
-    return [{"anchor": query, "positive": [pos] + [t for t, _ in negs], "labels": [1] + [0] * len(negs),
-             **({"weights": [1.0] + [float(w) for _, w in negs]} if weighted else {})} for pos in positives]
+    return [{"anchor": query, "positive": [pos] + [t for t, _, _ in negs],
+             **({"scores": [ps] + [ns for _, _, ns in negs]} if scores else {"labels": [1] + [0] * len(negs)}),
+             **({"weights": [1.0] + [float(w) for _, w, _ in negs]} if weighted else {})} for pos, ps in positives]
 
 
 @register
@@ -84,6 +97,23 @@ class TripletsExporter(Exporter):
     tasks = ("retrieval",)
     Options = TripletOptions
 
+    def attach(self, ws: Workspace, data: ExportData, options: TripletOptions) -> dict[str, Any]:
+        """With output_scores: the similarity of a query and a passage from the dataset's cached vectors."""
+        if not options.output_scores:
+            return {}
+        from curate.embed import stored_key
+        from curate.encode import REPR_TEXT, resolve_model
+        from curate.retrieval.pairs import TextVectors
+
+        name = data.info.name
+        queries, passages = TextVectors(ws, name, "query"), TextVectors(ws, name, "passage")
+
+        def similarity(qids: list[str], pids: list[str]) -> np.ndarray:
+            return np.einsum("nd,nd->n", queries.of(qids), passages.of(pids))
+
+        data.similarity = similarity
+        return {"scores": f"cosine similarity, {stored_key(ws, name, resolve_model(None), REPR_TEXT)}"}
+
     def ingest_args(self, data: ExportData, options: TripletOptions) -> tuple[str, str, dict[str, Any]]:
         splits = data.splits()
         split = splits[0][0] if splits else "train"
@@ -93,4 +123,4 @@ class TripletsExporter(Exporter):
         write = write_jsonl if options.file_format == "jsonl" else write_parquet
         return write_splits(data, out, "{split}." + options.file_format,
                             lambda path, part: write(path, triplet_rows(data, part, options.max_negatives,
-                                                                        options.output_format)))
+                                                                        options.output_format, options.output_scores)))

@@ -163,3 +163,41 @@ def test_triplets_in_the_layouts_sentence_transformers_mines(ret_runs, tmp_path,
         kept = [(r, ns) for r, ns in zip(tuples, negs) if ns]
         assert got["positive"] == [[r["positive"]] + [t for t, _ in ns] for r, ns in kept]
         assert got["labels"] == [[1] + [0] * len(ns) for _, ns in kept]
+
+
+@pytest.mark.parametrize("layout", ["n-tuple", "triplet", "labeled-pair", "labeled-list"])
+def test_triplets_with_scores_as_mine_hard_negatives_writes_them(ret_runs, tmp_path, layout):
+    """output_scores: the embedding model's query-document similarity, in their layout with output_scores=True."""
+    from datasets import load_dataset
+
+    from curate.retrieval.pairs import TextVectors, texts_by_id
+
+    ws, _, _ = ret_runs
+    export(ws, "ret", tmp_path / "s", fmt="triplets", options={"output_format": layout, "output_scores": True})
+    got = load_dataset("json", data_files=str(tmp_path / "s" / "train.jsonl"), split="train")
+    want_cols = {"n-tuple": None, "triplet": ["anchor", "positive", "negative", "scores"],
+                 "labeled-pair": ["anchor", "positive", "score"], "labeled-list": ["anchor", "positive", "scores"]}
+    if want_cols[layout]:
+        assert got.column_names == want_cols[layout]
+    else:
+        assert got.column_names[:3] == ["query_id", "anchor", "positive"] and got.column_names[-1] == "scores"
+    q, p = TextVectors(ws, "ret", "query"), TextVectors(ws, "ret", "passage")
+    qid = {t: i for i, t in texts_by_id(ws, "ret", "query").items()}
+    pid = {t: i for i, t in texts_by_id(ws, "ret", "passage").items()}
+    cos = lambda a, d: float(q.of([qid[a]])[0] @ p.of([pid[d]])[0])  # noqa: E731
+    row = got[0]
+    if layout == "n-tuple":
+        docs = [row["positive"]] + [row[c] for c in got.column_names if c.startswith("negative_")]
+    elif layout == "triplet":
+        docs = [row["positive"], row["negative"]]
+    elif layout == "labeled-pair":
+        docs, row = [row["positive"]], {**row, "scores": [row["score"]]}
+    else:
+        docs = row["positive"]
+    assert len(row["scores"]) == len(docs) and len(docs) >= 1
+    assert row["scores"] == pytest.approx([cos(row["anchor"], d) for d in docs], abs=1e-5)
+    assert manifest_scores(tmp_path / "s").startswith("cosine similarity")
+
+
+def manifest_scores(out) -> str:
+    return json.loads((out / "manifest.json").read_text())["scores"]
