@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from pydantic import Field
+
 from curate.errors import InputError
 from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_jsonl, register
 from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, content_id
@@ -18,6 +20,9 @@ class TripletOptions(IngestOptions):
     anchor_field: str = "anchor"
     positive_field: str = "positive"
     query_id_field: str | None = None
+    corpus: str | None = Field(None, description="a JSONL file of further passages ({text, title?} per line, as "
+                               "BEIR's corpus.jsonl): candidates for curate mine that are in no pair, as "
+                               "mine_hard_negatives' corpus=")
 
 
 @register
@@ -37,6 +42,8 @@ class TripletsIngestor(Ingestor):
                 self._row(rec, where, options, sink, counts, negatives_pass)
             if counts["rows"] == 0:
                 raise InputError("file is empty", path=path)
+        if options.corpus:
+            counts["corpus_passages"] = _corpus(Path(options.corpus), sink)
         sink.counts.update({k: v for k, v in counts.items() if k != "rows"})
 
     def _row(self, rec, where: Where, opts: TripletOptions, sink: Sink, counts, negatives_pass: bool) -> None:
@@ -74,6 +81,22 @@ class TripletsIngestor(Ingestor):
                 continue
             if not add_pair(sink, qid, anchor, nid, neg, NEGATIVE, where, extra={"source": "triplet", "column": key}):
                 counts["repeated_pairs"] += 1
+
+
+def _corpus(path: Path, sink: Sink) -> int:
+    """Add the corpus file's passages (ids from their text, as the pairs' passages get: one text, one passage);
+    returns how many were new."""
+    added = seen = 0
+    for where, rec in iter_jsonl(path, "corpus file"):
+        seen += 1
+        body, title = rec.get("text"), rec.get("title") or ""
+        if not isinstance(body, str) or not body.strip():
+            raise where.error("missing, empty or not a string", "text")
+        text = f"{title} {body}".strip() if title else body
+        added += sink.add_text("passage", content_id("p", text), text, None, where)
+    if not seen:
+        raise InputError("corpus file is empty", path=path)
+    return added
 
 
 def _records(path: Path):

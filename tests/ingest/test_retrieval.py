@@ -100,3 +100,37 @@ def test_triplets_bad_rows(ws, tmp_path):
     p.write_text('{"anchor": "q?"}\n')
     with pytest.raises(InputError, match="line 1, field 'positive'"):
         ingest(ws, p, "triplets", "t")
+
+
+def test_triplets_with_a_corpus_of_passages_in_no_pair_feed_the_miner(ws, tmp_path):
+    """-o corpus=FILE: further passages become mining candidates (as mine_hard_negatives' corpus=); a corpus
+    passage equal to a pair's passage is the same passage; bad lines name the line and field."""
+    import json
+
+    from curate.embed import embed_dataset
+    from curate.retrieval.mine import MineOptions, mine
+
+    rows = [{"anchor": "What does Northwind make?", "positive": "Northwind makes microchips for cars.",
+             "negative": "Harbor Publishing prints atlases."},
+            {"anchor": "Where is Evergreen based?", "positive": "Evergreen is based in Oslo.",
+             "negative": "Granite Insurance sells policies."}]
+    tri = tmp_path / "t.jsonl"
+    tri.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    corpus = tmp_path / "corpus.jsonl"
+    extra = ["Northwind makes microchips for trucks and cars.", "The Oslo office of Evergreen opened in 2001."]
+    corpus.write_text("".join(json.dumps({"text": t}) + "\n" for t in extra)
+                      + json.dumps({"text": rows[0]["positive"]}) + "\n")  # already a pair's passage
+    res = ingest(ws, tri, "triplets", "c", options={"corpus": str(corpus)})
+    assert res.counts["corpus_passages"] == 2
+    passages = {r[0] for r in ws.con.execute("SELECT text FROM texts WHERE dataset = 'c' AND kind = 'passage'").fetchall()}
+    assert set(extra) <= passages and len(passages) == 6
+    assert ws.one("SELECT count(*) FROM examples WHERE dataset = 'c'")[0] == 4  # no pair for a corpus passage
+    embed_dataset(ws, "c")
+    got = mine(ws, "c", MineOptions(num_negatives=1))
+    assert {p for _, p, _ in got.pairs} & {r[0] for r in ws.con.execute(
+        "SELECT id FROM texts WHERE dataset = 'c' AND kind = 'passage' AND list_contains(?, text)", [extra]).fetchall()}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "fine"}\n{"title": "no body"}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl.*line 2.*text"):
+        ingest(ws, tri, "triplets", "c2", options={"corpus": str(bad)})
+    assert ws.one("SELECT count(*) FROM datasets WHERE name = 'c2'")[0] == 0  # the store as it was
