@@ -36,6 +36,7 @@ Q_LABELS = """
     SELECT label FROM examples WHERE dataset = ? AND label IS NOT NULL
     UNION SELECT new_label FROM decisions WHERE dataset = ? AND action = 'relabel'
 """
+Q_DECISION_STATE = "SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?"
 Q_HISTORY = """
     SELECT seq, action, new_label, reviewer, source, "at", note, batch, undoes FROM decisions
     WHERE dataset = ? AND example_id = ? ORDER BY seq
@@ -56,6 +57,12 @@ class Conflict(CurateError):
 
 class NewLabel(CurateError):
     """A relabel to a label the dataset has never used; it needs explicit confirmation."""
+
+
+def decision_state(ws: Workspace, dataset: str) -> list[int]:
+    """How many decisions a dataset's log holds and the latest seq: changes with every decision, keeps included
+    (for fingerprints of what reads the log)."""
+    return [int(v) for v in ws.one(Q_DECISION_STATE, [dataset])]
 
 
 @dataclass(frozen=True)

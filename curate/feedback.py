@@ -59,7 +59,7 @@ def relearn(ranks: np.ndarray, base: np.ndarray, labels: np.ndarray | None, deci
     closed[np.asarray(decided, dtype=np.int64)] = True
     decided, y = np.asarray(decided[:n], dtype=np.int64), np.asarray(confirmed[:n], dtype=float)
     if n < 2 * every:
-        return Learned(n, False, f"learning from decisions starts at {2 * every} decisions")
+        return waiting(n, every)
     if len(set(y.tolist())) < 2:
         return Learned(n, False, f"not re-ranked: all {n} decisions agree, nothing to learn a difference from")
     cand = np.flatnonzero(~closed)
@@ -72,8 +72,8 @@ def relearn(ranks: np.ndarray, base: np.ndarray, labels: np.ndarray | None, deci
     zd, xd, zw, xw = z[:n], x[:n], z[n:], x[n:]
     theta = _fit(zd, xd, y, penalty)
     gain = []
-    folds = np.minimum(np.arange(n) // every, MAX_FOLDS - 1) if n // every <= MAX_FOLDS else \
-        (np.arange(n) // every) * MAX_FOLDS // (n // every)  # at most MAX_FOLDS folds of whole batches
+    batches = n // every
+    folds = (np.arange(n) // every) * min(batches, MAX_FOLDS) // batches  # at most MAX_FOLDS groups of whole batches
     for b in np.unique(folds):
         train, test = folds != b, folds == b
         if len(set(y[train].tolist())) < 2:
@@ -100,6 +100,11 @@ def relearn(ranks: np.ndarray, base: np.ndarray, labels: np.ndarray | None, deci
     shown = f"; estimated precision of the next {NEXT}: {nxt:.2f}" if nxt is not None else ""
     return Learned(n, True, f"queue re-ranked from your {n} decisions{shown}" + (f" (learned: {top})" if top else ""),
                    score, nxt, corrections)
+
+
+def waiting(decisions: int, every: int = LEARN_EVERY) -> Learned:
+    """What too few decisions give: no re-ranking yet, and a note that does not go stale as decisions come in."""
+    return Learned(decisions // every * every, False, f"learning from decisions starts at {2 * every} decisions")
 
 
 def _features(ranks: np.ndarray, labels: np.ndarray | None, rows: np.ndarray, n_decided: int,
@@ -161,10 +166,9 @@ Q_RUN_SCORES = """
 Q_GIVEN = "SELECT e.id, e.label FROM examples e JOIN _learn_ids i ON i.id = e.id WHERE e.dataset = ?"
 
 
-def decided_in(ws: Workspace, dataset: str, ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Indices into ids of the decided examples, in the order they were first decided, and whether each was
-    confirmed (relabelled or removed) rather than kept."""
-    where = {eid: i for i, eid in enumerate(ids)}
+def decided_in(ws: Workspace, dataset: str, where: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (where: example id -> position) of the decided examples, in the order they were first decided,
+    and whether each was confirmed (relabelled or removed) rather than kept."""
     rows = [(where[e], a != "keep") for e, a, _ in ws.con.execute(Q_DECIDED, [dataset]).fetchall() if e in where]
     return np.array([r[0] for r in rows], dtype=np.int64), np.array([r[1] for r in rows], dtype=bool)
 
@@ -175,11 +179,10 @@ def learn_from_decisions(ws: Workspace, dataset: str, ids: list[str], base: np.n
     the findings unless given) and the labels as ingested (what the detectors saw, not the corrected ones)."""
     from curate.detect.scores import rank_normalise
 
-    decided, confirmed = decided_in(ws, dataset, ids)
-    if len(decided) < 2 * LEARN_EVERY:
-        return Learned(len(decided) // LEARN_EVERY * LEARN_EVERY, False,
-                       f"learning from decisions starts at {2 * LEARN_EVERY} ({len(decided)} so far)")
     where = {eid: i for i, eid in enumerate(ids)}
+    decided, confirmed = decided_in(ws, dataset, where)
+    if len(decided) < 2 * LEARN_EVERY:  # before any query for scores and labels
+        return waiting(len(decided))
     ws.con.register("_learn_ids", pa.table({"id": pa.array(ids, pa.string())}))
     try:
         given = dict(ws.con.execute(Q_GIVEN, [dataset]).fetchall())

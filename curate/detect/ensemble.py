@@ -23,13 +23,12 @@ from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
 from curate.detect.runs import latest_runs, run_trust
 from curate.detect.scores import rank_normalise
-from curate.decisions import LATEST_DECISIONS
+from curate.decisions import LATEST_DECISIONS, decision_state
 from curate.errors import CurateError
 from curate.feedback import learn_from_decisions
 
 # Agreement is read in each run's top 5% (the top 10% and rank correlations were tried: docs/detectors.md).
 AGREEMENT_TOP = 0.05
-Q_DECISION_STATE = "SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?"
 Q_REMOVED = "SELECT example_id FROM ({latest}) WHERE action = 'remove'"
 Q_FINDINGS = "SELECT example_id, score, suggested_label, flagged FROM findings WHERE run_id = ?"
 
@@ -73,30 +72,29 @@ class Ensemble(Detector):
         """weights=fitted learns from the decision log: a keep changes no label, but it changes the ranking."""
         if params.weights != "fitted":
             return {}
-        return {"decisions": list(ws.one(Q_DECISION_STATE, [dataset]))}
+        return {"decisions": decision_state(ws, dataset)}
 
     def run(self, ctx: Context, params: Params) -> pd.DataFrame:
         run_ids = resolve_runs(ctx, params)
         rows = np.flatnonzero(ctx.split_mask(params.split))
         ids = [ctx.ids[r] for r in rows]
         table = run_scores(ctx, run_ids)
-        raw = np.array([[col.get(i, 0.0) for i in ids] for col, _, _ in table])
-        scored = np.array([[i in col for i in ids] for col, _, _ in table], dtype=bool)
+        fitted = params.weights == "fitted"
+        # weights=fitted also learns from removed examples: they have left the dataset, but they are what
+        # reviewers confirmed. They are ranked with the rest (after ids) and never scored.
+        gone = [r[0] for r in ctx.ws.con.execute(Q_REMOVED.format(latest=LATEST_DECISIONS), [ctx.dataset]).fetchall()
+                if any(r[0] in col for col, _, _ in table)] if fitted else []
+        every = ids + gone
+        raw = np.array([[col.get(i, 0.0) for i in every] for col, _, _ in table])
+        scored = np.array([[i in col for i in every] for col, _, _ in table], dtype=bool)
         ranks = np.array([rank_normalise(r) for r in raw])
         scores = ranks.T
         votes = np.array([sum(bool(flags.get(i)) for _, _, flags in table) for i in ids], dtype=int)
-        weights = None
-        if params.weights == "fitted":
+        trust = np.array([run_trust(ctx.ws, r) for r in run_ids]) if params.weights != "rank-average" else None
+        if fitted:
             # The agreement ranking, re-ordered where reviewers' decisions say so (curate.feedback).
-            # Removed examples have left the dataset but are what reviewers confirmed: learned from, not scored.
-            gone = [r[0] for r in ctx.ws.con.execute(Q_REMOVED.format(latest=LATEST_DECISIONS), [ctx.dataset]).fetchall()
-                    if any(r[0] in col for col, _, _ in table)]
-            every = ids + gone
-            raw_all = np.array([[col.get(i, 0.0) for i in every] for col, _, _ in table])
-            ranks_all = np.array([rank_normalise(r) for r in raw_all])
-            scored_all = np.array([[i in col for i in every] for col, _, _ in table], dtype=bool)
-            combined, weights = combine(ranks_all, scored_all, trust=np.array([run_trust(ctx.ws, r) for r in run_ids]))
-            learned = learn_from_decisions(ctx.ws, ctx.dataset, every, combined, run_ids, ranks_all)
+            combined, weights = combine(ranks, scored, trust=trust)
+            learned = learn_from_decisions(ctx.ws, ctx.dataset, every, combined, run_ids, ranks)
             combined = (learned.score if learned.used else combined)[:len(ids)]
             self.report = {"learned_from": learned.decisions, "reranked": learned.used, "learning": learned.note}
         else:
@@ -110,7 +108,6 @@ class Ensemble(Detector):
             # With skip, ranks are taken over all the rows with unscored examples at the bottom, so a run
             # that scores a subset (IS: the negatives) ranks them above the rest: measured better than
             # ranking within the subset (docs/detectors.md).
-            trust = np.array([run_trust(ctx.ws, r) for r in run_ids]) if params.weights == "agreement" else None
             combined, weights = combine(ranks, votes_on, agreement=params.weights == "agreement", trust=trust)
         suggested = []
         for i in ids:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from curate.version import __version__
+from curate.decisions import decision_state
 from curate.errors import CurateError
 from curate.registry import instantiate, load_plugins
 from curate.export.base import REGISTRY, ExportData, Exporter, ExportOptions
@@ -140,7 +141,7 @@ def _write_atomically(out: Path, write) -> dict[str, Any]:
 def _fingerprint(ws: Workspace, dataset: str, variant: str, fmt: str, opts: ExportOptions, used: dict[str, Any]) -> str:
     parts = {"version": __version__, "variant": variant, "format": fmt, "options": opts.model_dump(),
              "policy": used["policy"], "runs": [r["run_id"] for r in used["runs"]],
-             "decisions": ws.one("SELECT count(*), coalesce(max(seq), 0) FROM decisions WHERE dataset = ?", [dataset]),
+             "decisions": decision_state(ws, dataset),
              "examples": ws.one(Q_STATE, [dataset]), "texts": ws.one(Q_TEXT_STATE, [dataset]),
              "scores": used.get("scores")}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from curate.errors import InputError
 from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_jsonl, iter_lines, read_text, register
-from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair
+from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, passage_text
 
 
 class BeirOptions(IngestOptions):
@@ -100,7 +100,7 @@ def _load_jsonl_texts(f: Path, sink: Sink, kind: str) -> dict[str, str]:
         if not isinstance(body, str):
             raise where.error("missing or not a string", "text")
         title = rec.get("title") or ""
-        text = f"{title} {body}".strip() if title else body
+        text = passage_text(title, body)
         pid = str(rec["_id"])
         if pid in texts:
             raise where.error(f"duplicate id '{pid}'", "_id")

@@ -14,6 +14,11 @@ def content_id(prefix: str, text: str) -> str:
     return f"{prefix}{text_hash(text)[:12]}"
 
 
+def passage_text(title: str, body: str) -> str:
+    """A passage as the encoder reads it: its title (if any) before its text, as BEIR corpora are read."""
+    return f"{title} {body}".strip() if title else body
+
+
 def pair_id(query_id: str, passage_id: str) -> str:
     """The example id of a (query, passage) pair."""
     return f"{query_id}::{passage_id}"

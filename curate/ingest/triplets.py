@@ -9,7 +9,7 @@ from pydantic import Field
 
 from curate.errors import InputError
 from curate.ingest.base import IngestOptions, Ingestor, Sink, Where, iter_jsonl, register
-from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, content_id
+from curate.ingest.retrieval import NEGATIVE, POSITIVE, add_pair, content_id, passage_text
 
 _NEG = re.compile(r"^(negative|neg)(_\d+)?$")
 
@@ -92,7 +92,7 @@ def _corpus(path: Path, sink: Sink) -> int:
         body, title = rec.get("text"), rec.get("title") or ""
         if not isinstance(body, str) or not body.strip():
             raise where.error("missing, empty or not a string", "text")
-        text = f"{title} {body}".strip() if title else body
+        text = passage_text(title, body)
         added += sink.add_text("passage", content_id("p", text), text, None, where)
     if not seen:
         raise InputError("corpus file is empty", path=path)
