@@ -6,7 +6,7 @@ import argparse
 
 from benchmarks import (bench_arhn, bench_backends, bench_baselines, bench_detect, bench_embed, bench_feedback,
                         bench_finetune, bench_ingest,
-                        bench_mine, bench_quality, bench_review)
+                        bench_mine, bench_quality, bench_review, bench_tokens)
 from benchmarks.common import render_table, save, save_part
 
 SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine": [2_000], "arhn": 30,
@@ -16,7 +16,7 @@ SIZES = {"small": {"ingest": 100_000, "embed": 2_000, "detect": [10_000], "mine"
                   "review": (1_000_000, 100_000), "finetune": 2_000, "backends": 5_000, "store": 1_000_000,
                   "engine": (50_000, 200_000, 20_000)}}
 BENCHES = ["ingest", "embed", "backends", "store", "engine", "detect", "mine", "arhn", "finetune", "quality", "feedback", "baselines",
-           "review"]
+           "tokens", "review"]
 
 
 def main() -> None:
@@ -48,6 +48,7 @@ def main() -> None:
         save("detect", bench_detect.run(sizes["detect"]))
     if "mine" in chosen:
         save("mine", bench_mine.run(sizes["mine"]))
+        save("mine_options", bench_mine.run_options())
     if "arhn" in chosen:
         save("arhn", bench_arhn.run(sizes["arhn"]))
     if "finetune" in chosen:
@@ -59,6 +60,8 @@ def main() -> None:
             save("quality", bench_quality.run(), table=True)
     if "feedback" in chosen:
         save("feedback", bench_feedback.run(), table=True)
+    if "tokens" in chosen:
+        save("tokens", bench_tokens.run(), table=True)
     if "baselines" in chosen:
         save("baselines", bench_baselines.run(), table=True)
     if "review" in chosen:

@@ -79,6 +79,46 @@ print(json.dumps({"cold_ours": cold_ours, "cold_theirs": cold_theirs, "warm_ours
 """
 
 
+# The drop-in options on the first n pairs of the same generator: prompts, and a cross-encoder rescoring every
+# candidate (a local one: MiniLM's encoder with a seeded, untrained head; its scores are not meaningful, its cost
+# and the agreement of the two miners are).
+CHILD_OPTIONS = CHILD.split("SETTINGS = ")[0] + r"""
+import torch
+from sentence_transformers import CrossEncoder
+torch.manual_seed(0)
+ce_path = os.path.join(tmp, "ce")
+CrossEncoder(resolve_model(None).source, num_labels=1, device="cpu").save(ce_path)
+ce = CrossEncoder(ce_path, device="cpu")
+model = load_model(resolve_model(None).source)
+ws = Workspace(os.path.join(tmp, "w.duckdb"))
+ingest(ws, src, "triplets", "m")
+embed_dataset(ws, "m")
+qt = dict(ws.con.execute("SELECT id, text FROM texts WHERE dataset = 'm' AND kind = 'query'").fetchall())
+pt = dict(ws.con.execute("SELECT id, text FROM texts WHERE dataset = 'm' AND kind = 'passage'").fetchall())
+ds = Dataset.from_dict({"anchor": [q for q, _ in pairs], "positive": [p for _, p in pairs]})
+out = {}
+# An untrained head scores every pair alike, so a margin on its scores would drop every candidate: the
+# cross-encoder case ranks the 10 closest candidates by its scores, with no margin.
+for name, shared, ours_kw, theirs_kw in [
+        ("prompts", {"relative_margin": 0.05}, {"query_prompt": "query: ", "corpus_prompt": "passage: "},
+         {"query_prompt": "query: ", "corpus_prompt": "passage: "}),
+        ("cross-encoder", {"range_max": 10}, {"cross_encoder": ce_path}, {"cross_encoder": ce})]:
+    t = time.perf_counter()
+    r = mine(ws, "m", MineOptions(num_negatives=3, **shared, **ours_kw))
+    t_ours = time.perf_counter() - t
+    t = time.perf_counter()
+    o = mine_hard_negatives(ds, model, output_format="labeled-pair", verbose=False, num_negatives=3,
+                            **shared, **theirs_kw)
+    t_theirs = time.perf_counter() - t
+    a = {(qt[q], pt[p]) for q, p, _ in r.pairs}
+    b = {(x, y) for x, y, l in zip(o["anchor"], o["positive"], o["label"]) if l == 0}
+    out[name] = {"ours": t_ours, "theirs": t_theirs, "overlap": len(a & b) / max(1, len(b)), "n_ours": len(a),
+                 "n_theirs": len(b), "kept": len({(q, p) for q, p, *_ in r.dropped})}
+print(json.dumps(out))
+"""
+OPTIONS_PAIRS = 1_000
+
+
 def run(sizes: list[int]) -> list[dict]:
     """One fresh process per size."""
     rows = []
@@ -112,5 +152,25 @@ def run(sizes: list[int]) -> list[dict]:
              "size": size},
             {"measure": "ingest of the pairs (not in the ratio) (s)", "value": round(r["ingest"], 1), "size": size},
             {"measure": "peak RSS of the process (MiB)", "value": int(peak), "size": size},
+        ]
+    return rows
+
+
+def run_options() -> list[dict]:
+    """Prompts and cross-encoder rescoring against sentence-transformers' miner with the same options."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        _, _, out = run_child(CHILD_OPTIONS, str(OPTIONS_PAIRS), str(Path(tmp)))
+    r = json.loads(out.strip().splitlines()[-1])
+    for name, m in r.items():
+        size = f"{OPTIONS_PAIRS:,} (query, positive) pairs, " + (
+            "relative_margin 0.05" if name == "prompts" else "range_max 10, no margin")
+        rows += [
+            {"measure": f"{name}: overlap with sentence-transformers (their negatives curate also mined)",
+             "value": round(m["overlap"], 4), "size": size},
+            {"measure": f"{name}: negatives mined curate / sentence-transformers; time (s) curate / theirs",
+             "value": f"{m['n_ours']} / {m['n_theirs']}; {m['ours']:.1f} / {m['theirs']:.1f}", "size": size},
+            {"measure": f"{name}: candidates the margin dropped, kept by curate for review (theirs: dropped silently)",
+             "value": m["kept"], "size": size},
         ]
     return rows

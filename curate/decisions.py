@@ -1,4 +1,5 @@
-"""Decisions: an append-only log of keep / relabel / remove; undo appends the state it restores.
+"""Decisions: an append-only log of keep / relabel / remove (and retag, on the sentences of span data); undo
+appends the state it restores.
 
 The current label is a view over the latest decision (store.current_examples). Nothing is overwritten, so
 every change keeps who made it, when and from where (the UI, a bulk rule, a recipe policy, an undo).
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 from curate.errors import CurateError
+from curate.sentences import check_retags
 from curate.store import Workspace
 
-ACTIONS = ("keep", "relabel", "remove")
+ACTIONS = ("keep", "relabel", "remove", "retag")
 RESET = "reset"  # back to the ingested label, unreviewed: what undoing an example's first decision appends
 # Review status of an example by its latest action (None: never decided).
-STATUS_OF = {None: "unreviewed", RESET: "unreviewed", "keep": "kept", "relabel": "relabelled", "remove": "removed"}
+STATUS_OF = {None: "unreviewed", RESET: "unreviewed", "keep": "kept", "relabel": "relabelled", "remove": "removed",
+             "retag": "relabelled"}
 
 # The latest decision of every decided example of a dataset (one parameter: the dataset). The log is small
 # next to the examples, so queries aggregate it first and join the result.
@@ -115,8 +118,8 @@ def record(
     for d in rows:
         if d.action not in (*ACTIONS, RESET):
             raise CurateError(f"unknown action '{d.action}'; expected one of {', '.join(ACTIONS)}")
-        if d.action == "relabel" and not (d.new_label and d.new_label.strip()):
-            raise CurateError(f"relabel of '{d.example_id}' needs a new label")
+        if d.action in ("relabel", "retag") and not (d.new_label and d.new_label.strip()):
+            raise CurateError(f"{d.action} of '{d.example_id}' needs a new {'label' if d.action == 'relabel' else 'tags'}")
     if not rows:
         return 0
     ids = [d.example_id for d in rows]
@@ -126,10 +129,23 @@ def record(
             unknown = ws.con.execute(
                 "SELECT i.id FROM _ids i ANTI JOIN examples e ON e.dataset = ? AND e.id = i.id", [dataset]
             ).fetchall()
+            sentences = {r[0] for r in ws.con.execute(
+                "SELECT i.id FROM _ids i SEMI JOIN texts t ON t.dataset = ? AND t.kind = 'sentence' AND t.id = i.id",
+                [dataset]).fetchall()} if unknown else set()
         finally:
             ws.con.unregister("_ids")
-        if unknown:
-            raise CurateError(f"dataset '{dataset}' has no example '{unknown[0][0]}'")
+        missing = [r[0] for r in unknown if r[0] not in sentences]
+        if missing:
+            raise CurateError(f"dataset '{dataset}' has no example '{missing[0]}'")
+        # A sentence is relabelled by giving it new tags: a relabel of a sentence is its retag.
+        rows = [Decision(d.example_id, "retag", d.new_label, d.note, d.undoes)
+                if d.example_id in sentences and d.action == "relabel" else d for d in rows]
+        wrong = next((d for d in rows if d.action == "retag" and d.example_id not in sentences), None)
+        if wrong is not None:
+            raise CurateError(f"'{wrong.example_id}' is an example, not a sentence: relabel it instead of retagging")
+        fixed = check_retags(ws, dataset, {d.example_id: d.new_label for d in rows if d.action == "retag"})
+        rows = [Decision(d.example_id, d.action, fixed[d.example_id], d.note, d.undoes) if d.action == "retag" else d
+                for d in rows]
         if expected:
             now = latest(ws, dataset, expected)
             for eid, seen in expected.items():
@@ -144,7 +160,7 @@ def record(
                                f"one of: {', '.join(sorted(known)[:12])}{' ...' if len(known) > 12 else ''}")
         ws.append_arrow("decisions", pa.table({
             "dataset": [dataset] * len(rows), "example_id": ids, "action": [d.action for d in rows],
-            "new_label": [d.new_label if d.action == "relabel" else None for d in rows],
+            "new_label": [d.new_label if d.action in ("relabel", "retag") else None for d in rows],
             "reviewer": [reviewer] * len(rows), "source": [source] * len(rows), "note": [d.note for d in rows],
             "batch": pa.array([batch] * len(rows), pa.string()),
             "undoes": pa.array([d.undoes for d in rows], pa.int64()),

@@ -184,6 +184,31 @@ def encode_marked(encoder: Encoder, marked: list[tuple[str, list[tuple[int, int]
     return out
 
 
+def encode_words(encoder: Encoder, sentences: list[list[str]], batch_size: int = BATCH_SIZE) -> list[np.ndarray]:
+    """Per sentence a [words, dim] array: each word's mean wordpiece state in its sentence's context (the words
+    joined by spaces); a word cut off by truncation gets zeros."""
+    dim = encoder.get_embedding_dimension()
+    texts, bounds = [], []
+    for words in sentences:
+        starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]]) if words else np.zeros(0, dtype=np.int64)
+        bounds.append(np.stack([starts, starts + np.asarray([len(w) for w in words], dtype=np.int64)], axis=1)
+                      if words else np.zeros((0, 2), dtype=np.int64))
+        texts.append(" ".join(words))
+    out = [np.zeros((len(w), dim), dtype=np.float32) for w in sentences]
+    for rows, tokens, _, offsets in encoder.token_batches(texts, batch_size, offsets=True):
+        start, end = offsets[..., 0], offsets[..., 1]
+        for r, row in enumerate(rows):
+            b = bounds[row]
+            if not len(b):
+                continue
+            # [words, pieces]: wordpieces whose chars lie inside each word (special tokens have empty offsets)
+            inside = ((end[r] > start[r])[None, :] & (start[r][None, :] >= b[:, :1])
+                      & (end[r][None, :] <= b[:, 1:])).astype(np.float32)
+            count = inside.sum(axis=1, keepdims=True)
+            out[row] = (inside @ tokens[r]) / np.maximum(count, 1.0)
+    return out
+
+
 def span_positions(offsets: list[tuple[int, int]], lo: int, hi: int) -> list[int]:
     """Positions of the wordpieces (not special tokens, whose offsets are empty) inside the char span lo..hi."""
     return [p for p, (a, b) in enumerate(offsets) if b > a and a >= lo and b <= hi]

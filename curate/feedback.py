@@ -157,7 +157,7 @@ def _mean_p(eta: np.ndarray) -> float | None:
 
 Q_DECIDED = """
     SELECT example_id, arg_max(action, seq) AS action, min(seq) AS first FROM decisions WHERE dataset = ?
-    GROUP BY example_id HAVING arg_max(action, seq) IN ('keep', 'relabel', 'remove') ORDER BY first
+    GROUP BY example_id HAVING arg_max(action, seq) IN ('keep', 'relabel', 'remove', 'retag') ORDER BY first
 """
 Q_RUN_SCORES = """
     SELECT f.run_id, f.example_id, f.score FROM findings f JOIN _learn_ids i ON i.id = f.example_id

@@ -189,30 +189,43 @@ def train_fold(st, prep: Prepared, train: np.ndarray, y: np.ndarray, n_classes: 
     torch.manual_seed(params.seed)
     model = _head_model(st, prep, 0 if extra is None else extra.shape[1], n_classes).to(device)
     model.train()
-    body = [p for n, p in model.named_parameters() if n.startswith("layers.")]
-    top = [p for n, p in model.named_parameters() if not n.startswith("layers.")]
-    opt = torch.optim.AdamW([{"params": body, "lr": params.lr}, {"params": top, "lr": params.head_lr}], weight_decay=0.01)
+    opt, sched = optimiser(model, params, len(train))
     counts = np.bincount(y, minlength=n_classes).astype(np.float32)
     weight = torch.from_numpy(np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0).astype(np.float32)) \
         if params.balanced else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device))
     label_of = dict(zip(train.tolist(), y.tolist()))
     rng = np.random.default_rng(params.seed)
-    steps = params.epochs * math.ceil(len(train) / params.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps))
     for epoch in range(params.epochs):
         batches = _batches(prep, train, params.batch_size, rng)
         with progress(f"{stage} epoch {epoch + 1}/{params.epochs}", total=len(train), unit="ex") as bar:
             for rows in batches:
                 logits, _ = model(*_batch(prep, rows, extra, device))
-                loss = loss_fn(logits, torch.tensor([label_of[r] for r in rows.tolist()], device=device))
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                sched.step()
+                step(opt, sched, loss_fn(logits, torch.tensor([label_of[r] for r in rows.tolist()], device=device)))
                 bar.update(len(rows))
     model.eval()
     return model
+
+
+def optimiser(model, params: TuneParams, n_train: int):
+    """AdamW over the trained layers (lr) and the head (head_lr), with a linear warm-up over the first tenth of
+    the steps and a linear decay to 0: (optimiser, schedule)."""
+    import torch
+
+    body = [p for n, p in model.named_parameters() if n.startswith("layers.")]
+    top = [p for n, p in model.named_parameters() if not n.startswith("layers.")]
+    opt = torch.optim.AdamW([{"params": body, "lr": params.lr}, {"params": top, "lr": params.head_lr}], weight_decay=0.01)
+    steps = params.epochs * math.ceil(n_train / params.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps))
+    return opt, sched
+
+
+def step(opt, sched, loss) -> None:
+    """One training step on a batch's loss."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    sched.step()
 
 
 def predict(model, prep: Prepared, rows: np.ndarray, extra: np.ndarray | None, batch_size: int = 128,

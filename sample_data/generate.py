@@ -1,6 +1,6 @@
 """Generate curate's sample corpora with planted, documented label noise (deterministic under --seed).
 
-    python sample_data/generate.py            # writes sample_data/{relation,classification,retrieval,semeval_noisy,wnut17_noisy}
+    python sample_data/generate.py            # writes sample_data/{relation,classification,retrieval,semeval_noisy,wnut17_noisy,wnut17_tokens}
 
 See sample_data/README.md for what each file holds and how the noise was planted.
 """
@@ -544,20 +544,28 @@ def make_semeval_noisy(out: Path, rng: random.Random, fn_rate: float, wrong_rate
                                                   for k in ("false_negative", "wrong_relation")}}
 
 
-def make_wnut_noisy(out: Path, rng: random.Random, n_sentences: int, swap_rate: float, drop_rate: float) -> dict:
-    """The first real WNUT 2017 train sentences with noise planted on their entities: types swapped, and
-    entities dropped to O (only those a reviewer could find: the ones that become untagged candidate spans)."""
+def _wnut_sentences(limit: int | None) -> list[list[list[str]]] | None:
+    """The first limit (None: all) WNUT 2017 train sentences as [token, tag] rows (None when the file is absent);
+    puts the checkout on sys.path for curate.spans."""
     import sys
 
     sys.path.insert(0, str(HERE.parent))
-    from curate.spans import bio_spans, bio_tags, candidate_spans
-
     src = WNUT17 / "wnut17train.conll"
     if not src.exists():
-        return {"skipped": f"{src} not found"}
+        return None
+    return [[line.split("\t") for line in block.split("\n")]
+            for block in src.read_text(encoding="utf-8").split("\n\n") if block.strip()][:limit]
+
+
+def make_wnut_noisy(out: Path, rng: random.Random, n_sentences: int, swap_rate: float, drop_rate: float) -> dict:
+    """The first real WNUT 2017 train sentences with noise planted on their entities: types swapped, and
+    entities dropped to O (only those a reviewer could find: the ones that become untagged candidate spans)."""
+    sentences = _wnut_sentences(n_sentences)
+    if sentences is None:
+        return {"skipped": f"{WNUT17 / 'wnut17train.conll'} not found"}
+    from curate.spans import bio_spans, bio_tags, candidate_spans
+
     out.mkdir(parents=True, exist_ok=True)
-    sentences = [[line.split("\t") for line in block.split("\n")]
-                 for block in src.read_text(encoding="utf-8").split("\n\n") if block.strip()][:n_sentences]
     types = sorted({t for sent in sentences for _, _, t in bio_spans([c[1] for c in sent])})
     gold, blocks = [], []
     for n, sent in enumerate(sentences, start=1):
@@ -584,6 +592,76 @@ def make_wnut_noisy(out: Path, rng: random.Random, n_sentences: int, swap_rate: 
             "planted": {k: sum(g["kind"] == k for g in gold) for k in ("wrong_type", "missed_entity")}}
 
 
+def _boundary(tokens: list[str], span: tuple[int, int, str], busy: set[int], rng: random.Random) -> tuple | None:
+    """The span one word longer or shorter at either end (only onto an untagged word that is not punctuation)."""
+    s, e, t = span
+    options = []
+    if e > s:
+        options += [(s + 1, e, t), (s, e - 1, t)]
+    for j, new in ((s - 1, (s - 1, e, t)), (e + 1, (s, e + 1, t))):
+        if 0 <= j < len(tokens) and j not in busy and any(ch.isalnum() for ch in tokens[j]):
+            options.append(new)
+    return rng.choice(options) if options else None
+
+
+def make_wnut_tokens(out: Path, rng: random.Random, swap_rate: float, boundary_rate: float, drop_rate: float,
+                     spurious_rate: float) -> dict:
+    """Every real WNUT 2017 train sentence with token-level noise planted, gold kept per error: types swapped,
+    boundaries moved by one word, entities dropped to O (half of them also written in lower case, as tweets
+    often are: no candidate span finds those), and untagged capitalised runs tagged as entities. One error at
+    most per entity; the gold keeps the true and the noisy tags of each sentence."""
+    sentences = _wnut_sentences(None)
+    if sentences is None:
+        return {"skipped": f"{WNUT17 / 'wnut17train.conll'} not found"}
+    from curate.spans import bio_spans, bio_tags, candidate_spans
+
+    out.mkdir(parents=True, exist_ok=True)
+    types = sorted({t for sent in sentences for _, _, t in bio_spans([c[1] for c in sent])})
+    gold, blocks = [], []
+    for n, sent in enumerate(sentences, start=1):
+        sid = f"train-{n:06d}"
+        tokens, tags = [c[0] for c in sent], [c[1] for c in sent]
+        spans = bio_spans(tags)
+        noisy: list[tuple[int, int, str]] = []
+        errors = []
+        for k, (s, e, t) in enumerate(spans):
+            r = rng.random()
+            busy = {i for j, (a, b, _) in enumerate(spans) if j != k for i in range(a, b + 1)}
+            busy |= {i for a, b, _ in noisy for i in range(a, b + 1)}
+            words = " ".join(tokens[s : e + 1])
+            if r < swap_rate:
+                new = rng.choice([x for x in types if x != t])
+                noisy.append((s, e, new))
+                errors.append({"kind": "type", "span": [s, e], "true": t, "noisy": new})
+            elif r < swap_rate + boundary_rate and (moved := _boundary(tokens, (s, e, t), busy, rng)):
+                noisy.append(moved)
+                errors.append({"kind": "boundary", "span": [s, e], "noisy_span": list(moved[:2]), "true": t})
+            elif r < swap_rate + boundary_rate + drop_rate:
+                if not words.islower() and rng.random() < 0.5:  # written in lower case, as tweets often are
+                    tokens[s : e + 1] = [w.lower() for w in tokens[s : e + 1]]
+                    words = words.lower()
+                kind = "missed_lower" if words.islower() else "missed"
+                errors.append({"kind": kind, "span": [s, e], "true": t, "noisy": "O"})
+            else:
+                noisy.append((s, e, t))
+        free = candidate_spans(tokens, [*spans, *noisy])
+        if free and rng.random() < spurious_rate:
+            s, e = rng.choice(free)
+            new = rng.choice(types)
+            noisy.append((s, e, new))
+            errors.append({"kind": "spurious", "span": [s, e], "true": "O", "noisy": new})
+        new_tags = bio_tags(len(tokens), noisy)
+        blocks.append("\n".join(f"{tok}\t{tag}" for tok, tag in zip(tokens, new_tags)))
+        for err in errors:
+            gold.append({"id": sid, **err, "true_tags": tags, "noisy_tags": new_tags})
+    (out / "train.conll").write_text("".join(b + "\n\n" for b in blocks), encoding="utf-8")
+    _write_jsonl(out / "gold.jsonl", gold)
+    kinds = ("type", "boundary", "missed", "missed_lower", "spurious")
+    return {"sentences": len(sentences), "entities": sum(len(bio_spans([c[1] for c in s])) for s in sentences),
+            "planted": {k: sum(g["kind"] == k for g in gold) for k in kinds},
+            "sentences_with_errors": len({g["id"] for g in gold})}
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
 
@@ -602,6 +680,8 @@ def main() -> None:
         "retrieval": make_retrieval(args.out / "retrieval", random.Random(args.seed + 2), 600, 5, 0.12),
         "semeval_noisy": make_semeval_noisy(args.out / "semeval_noisy", random.Random(args.seed + 3), 0.10, 0.03),
         "wnut17_noisy": make_wnut_noisy(args.out / "wnut17_noisy", random.Random(args.seed + 4), 1500, 0.05, 0.05),
+        "wnut17_tokens": make_wnut_tokens(args.out / "wnut17_tokens", random.Random(args.seed + 5), 0.04, 0.05,
+                                          0.05, 0.02),
     }
     (args.out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))

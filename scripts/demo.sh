@@ -50,6 +50,10 @@ $CURATE findings retrieval-sample -d arhn --top 3
 kill $FAKE; rm -f .fake_llm_url
 echo "== mining fresh hard negatives (kept below 95% of the positive's score)"
 $CURATE mine retrieval-sample --num-negatives 3 --relative-margin 0.05
+echo "== NER: token-level label issues in real WNUT 2017 tweets with boundary, type, missed and spurious errors planted"
+$CURATE ingest sample_data/wnut17_tokens/train.conll --format conll --name wnut-tokens --replace
+$CURATE detect wnut-tokens -d token-issues
+$CURATE findings wnut-tokens -d token-issues --top 3
 echo "== what the IS-R variant changes, and a cleaned Hugging Face copy of the topics without CL's flags"
 $CURATE diff tacred-sample --variant IS-R --examples 1
 $CURATE export topics --variant confident-learning-E --format hf --out out/demo/topics-hf --overwrite

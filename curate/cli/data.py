@@ -72,7 +72,7 @@ def ingest(
     counts = result.counts
     what = f"{counts.get('examples', 0)} examples"
     if counts.get("texts"):
-        what += f", {counts['texts']} queries/passages"
+        what += f", {counts['texts']} {'sentences' if result.task == 'span' else 'queries/passages'}"
     if counts.get("clean_labels"):
         what = f"{counts['clean_labels']} clean labels"
     splits = ", ".join(f"{s}={n}" for s, n in result.splits.items())
@@ -203,11 +203,22 @@ def mine(
     keep_previous: bool = typer.Option(False, "--keep-previous", help="Keep negatives mined by earlier runs."),
     seed: int = typer.Option(0, "--seed"),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Embedding model the vectors came from."),
+    query_prompt: Optional[str] = typer.Option(None, "--query-prompt", help="Text before each query when it is "
+                                               "embedded, e.g. 'query: ' (E5) or a BGE instruction."),
+    corpus_prompt: Optional[str] = typer.Option(None, "--corpus-prompt", help="Text before each passage when it is "
+                                                "embedded, e.g. 'passage: ' (E5)."),
+    cross_encoder: Optional[str] = typer.Option(None, "--cross-encoder", help="CrossEncoder folder that rescores "
+                                                "candidates and positives before the margins apply."),
+    teacher: Optional[str] = typer.Option(None, "--teacher", help="Embedding model whose scores set the margins "
+                                          "(mine with --model, judge with the teacher)."),
+    keep_dropped: bool = typer.Option(True, "--keep-dropped/--drop", help="Keep candidates a margin or --max-score "
+                                      "drops as unjudged pairs with findings for review (default), or drop them."),
     engine: str = EngineOpt, address: Optional[str] = AddressOpt, workers: Optional[int] = WorkersOpt,
     cpus_per_worker: float = CpusOpt, gpus_per_worker: float = GpusOpt, shard_dir: Optional[str] = ShardDirOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Mine hard negatives for every query with a positive, from the cached embeddings; stored as negative pairs."""
+    """Mine hard negatives for every query with a positive, from the cached embeddings; stored as negative pairs.
+    Options and results follow sentence-transformers' mine_hard_negatives; what its margins drop is kept for review."""
     from pydantic import ValidationError
 
     from curate.retrieval.mine import MineOptions, mine as run_mine
@@ -216,14 +227,16 @@ def mine(
         opts = MineOptions(num_negatives=num_negatives, range_min=range_min, range_max=range_max,
                            absolute_margin=absolute_margin, relative_margin=relative_margin, max_score=max_score,
                            min_score=min_score, sampling=sampling, split=split, replace=not keep_previous,
-                           seed=seed, model=model, search=search)
+                           seed=seed, model=model, search=search, query_prompt=query_prompt,
+                           corpus_prompt=corpus_prompt, cross_encoder=cross_encoder, teacher=teacher,
+                           keep_dropped=keep_dropped)
     except ValidationError as exc:
         raise CurateError("; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}"
                                     for e in exc.errors())) from None
     run_on = engine_options(engine, address, workers, cpus_per_worker, gpus_per_worker, shard_dir)
     with workspace(ctx) as ws:
         res = run_mine(ws, name, opts, engine=run_on)
-    summary = {k: v for k, v in dataclasses.asdict(res).items() if k != "pairs"}
+    summary = {k: v for k, v in dataclasses.asdict(res).items() if k not in ("pairs", "dropped")}
     if as_json:
         emit_json(summary)
         return
@@ -231,6 +244,12 @@ def mine(
     out.print(f"mined {res.mined} negatives for {res.queries} queries of '{name}' "
               f"({res.already_present} already present, {res.replaced} earlier mined replaced); "
               f"candidates skipped: {skipped}")
+    if res.scorer:
+        out.print(f"margins and ranking used the scores of {res.scorer}")
+    if res.kept_for_review or res.review_run:
+        out.print(f"{len({(q, p) for q, p, *_ in res.dropped})} candidates the margins dropped are likely false "
+                  f"negatives: kept for review ({res.kept_for_review} new unjudged pairs, exported as nothing until "
+                  f"labelled); see: curate findings {name} --run {res.review_run}, or curate review")
     if res.short_queries:
         out.print(f"{res.short_queries} queries got fewer than {num_negatives} negatives: widen --range-max "
                   f"or loosen the margins")

@@ -144,6 +144,8 @@ class Detector:
     version: ClassVar[str] = "1"
     combines_runs: ClassVar[bool] = False  # it ranks other runs' findings (the review queue does that itself)
     default_order: ClassVar[int] = 100  # where its default runs come in `curate detect`'s default set
+    # What its findings are keyed by: 'examples', or 'sentences' (the sentence units of span data, curate.sentences)
+    units: ClassVar[str] = "examples"
 
     def run(self, ctx: Context, params: DetectorParams) -> pd.DataFrame:
         """Score the examples in scope; one row per scored example with the COLUMNS above."""
@@ -152,6 +154,10 @@ class Detector:
     def scope(self, ctx: Context, params: DetectorParams) -> np.ndarray:
         """The rows a run may score (run_detector refuses findings outside it): the split by default."""
         return ctx.split_mask(params.split)
+
+    def scope_units(self, ctx: Context, params: DetectorParams) -> list[str]:
+        """The unit ids a run may score, for a detector whose units are not examples (units='sentences')."""
+        raise NotImplementedError
 
     def model_rows(self, ctx: Context, params: DetectorParams) -> tuple[np.ndarray, np.ndarray | None]:
         """The rows its classifier learns from and their labels (None: the current ones); classifier=auto's

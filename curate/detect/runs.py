@@ -21,6 +21,7 @@ from curate.detect.context import Context
 from curate.engine.options import EngineOptions
 from curate.errors import CurateError
 from curate.registry import instantiate
+from curate.sentences import fill_tags
 from curate.store import RUN_LABEL, Workspace
 
 log = logging.getLogger(__name__)
@@ -157,9 +158,15 @@ def run_detector(
     t = time.perf_counter()
     before = dict(ctx.timings)
     findings = det.run(ctx, p)
-    check_findings(findings, detector, ctx, det.scope(ctx, p))
-    scope = ctx.split_mask(p.split)
-    findings, capped = cap_flags(findings, p.max_flagged_share, ctx.noise_rate(scope), base=int(scope.sum()))
+    if det.units == "examples":
+        check_findings(findings, detector, ctx, det.scope(ctx, p))
+        scope = ctx.split_mask(p.split)
+        noise, base = ctx.noise_rate(scope), int(scope.sum())
+    else:  # sentence units: the ids and the cap's base are the sentences in scope
+        units = det.scope_units(ctx, p)
+        check_findings(findings, detector, ctx, None, units=set(units))
+        noise, base = None, len(units)
+    findings, capped = cap_flags(findings, p.max_flagged_share, noise, base=base)
     total = time.perf_counter() - t
     run_id = f"{detector}-{started:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"  # unique even within one second
     counts = {"scored": len(findings), "flagged": int(findings["flagged"].sum()),
@@ -210,15 +217,21 @@ def cap_flags(df: pd.DataFrame, max_share: float | None, noise_rate: float | Non
     return df, info
 
 
-def check_findings(df: pd.DataFrame, detector: str, ctx: Context, scope: np.ndarray) -> None:
-    """The contract every detector's output meets (a broken detector fails loudly, not silently)."""
+def check_findings(df: pd.DataFrame, detector: str, ctx: Context, scope: np.ndarray | None, *,
+                   units: set[str] | None = None) -> None:
+    """The contract every detector's output meets (a broken detector fails loudly, not silently); units: the
+    allowed ids of a detector that scores units other than examples."""
     if list(df.columns) != COLUMNS:
         raise AssertionError(f"{detector}: findings columns {list(df.columns)} != {COLUMNS}")
     if df["example_id"].duplicated().any():
         raise AssertionError(f"{detector}: an example appears twice in its findings")
-    rows = np.array([ctx.row_of.get(e, -1) for e in df["example_id"]], dtype=np.int64)
-    if len(rows) and ((rows < 0).any() or not scope[rows].all()):
-        raise AssertionError(f"{detector}: it scored examples outside its scope (Detector.scope)")
+    if units is not None:
+        if not set(df["example_id"]) <= units:
+            raise AssertionError(f"{detector}: it scored units outside its scope (Detector.scope_units)")
+    else:
+        rows = np.array([ctx.row_of.get(e, -1) for e in df["example_id"]], dtype=np.int64)
+        if len(rows) and ((rows < 0).any() or not scope[rows].all()):
+            raise AssertionError(f"{detector}: it scored examples outside its scope (Detector.scope)")
     scores = df["score"].to_numpy(dtype=float)
     if len(scores) and (np.isnan(scores).any() or scores.min() < 0 or scores.max() > 1):
         raise AssertionError(f"{detector}: scores must lie in [0, 1]")
@@ -264,6 +277,11 @@ def latest_runs(ws: Workspace, dataset: str, use: Literal["ensemble", "queue", "
             continue
         cls = REGISTRY.get(kind)  # a run of a detector no longer installed is still data
         p = json.loads(params) if params else {}
+        if use != "queue" and kind not in detectors and (
+                (cls is not None and cls.units != "examples") or (cls is None and kind == "mine")):
+            # sentence findings, and the candidates a mining run kept for review: not example scores of a
+            # method, so neither an ensemble member nor in eval by default (the queue shows them)
+            continue
         left_out = None if cls is None or kind in detectors else cls.left_out(p)
         combines = cls is not None and cls.combines_runs
         if use == "queue" and combines and kind not in detectors:
@@ -305,7 +323,10 @@ def list_findings(ws: Workspace, run_id: str, *, top: int | None = 20, flagged_o
     sql = """
         SELECT f.example_id, f.score, f.flagged, c.label, f.suggested_label, f.reason, c.split, c.text, f.evidence
         FROM findings f JOIN runs r ON r.run_id = f.run_id
-        JOIN current_examples c ON c.dataset = r.dataset AND c.id = f.example_id
+        JOIN (SELECT dataset, id, label, split, text FROM current_examples
+              UNION ALL  -- the sentence units of span data (token-issues): no label of their own
+              SELECT dataset, id, NULL, json_extract_string(meta, '$.split'), text FROM texts WHERE kind = 'sentence'
+        ) c ON c.dataset = r.dataset AND c.id = f.example_id
         WHERE f.run_id = ?
     """
     if flagged_only:
@@ -313,7 +334,11 @@ def list_findings(ws: Workspace, run_id: str, *, top: int | None = 20, flagged_o
     sql += " ORDER BY f.score DESC, f.example_id"
     if top:
         sql += f" LIMIT {int(top)}"
-    return ws.con.execute(sql, [run_id]).df()
+    df = ws.con.execute(sql, [run_id]).df()
+    if len(df) and df["label"].isna().any():  # sentence units: their tags as they stand
+        dataset = ws.one("SELECT dataset FROM runs WHERE run_id = ?", [run_id])[0]
+        df["label"] = fill_tags(ws, dataset, df["example_id"].tolist(), df["label"].tolist())
+    return df
 
 
 def runs_of(ws: Workspace, dataset: str) -> pd.DataFrame:

@@ -34,6 +34,9 @@ class ExportData:
     texts: dict[str, dict[str, tuple[str, dict[str, Any]]]] = field(default_factory=dict)  # kind -> id -> (text, meta)
     # (query ids, passage ids) -> their similarity, when the exporter asked for it (Exporter.attach)
     similarity: Callable[[list[str], list[str]], np.ndarray] | None = None
+    # span data: sentence id -> the tags a sentence-level decision or rule gave it (None: the sentence is removed);
+    # they win over the tags its spans' labels make (curate.sentences)
+    sentence_tags: dict[str, list[str] | None] = field(default_factory=dict)
 
     @property
     def kept(self) -> pd.DataFrame:

@@ -6,7 +6,8 @@ labeled-list (anchor, positive: [documents], labels: [1, 0, ...]).
 The weighted variant adds each negative's weight (negative_i_weight, negative_weight, weight, weights), for a
 weighted loss; positives weigh 1. output_scores adds the query-document similarity of the dataset's embedding
 model as theirs does (scores: [positive, negatives...] for n-tuple and triplet; score / scores in place of label /
-labels), for MarginMSE or listwise losses.
+labels), for MarginMSE or listwise losses; with teacher=MODEL or cross_encoder=FOLDER those scores come from a
+second embedding model or a cross-encoder instead.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from curate.export.base import ExportData, ExportOptions, Exporter, register, write_jsonl, write_parquet, write_splits
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
@@ -32,6 +33,18 @@ class TripletOptions(ExportOptions):
         "keeps a query_id column, which curate reads back)")
     output_scores: bool = Field(False, description="add the query-document similarity of the dataset's embedding "
                                 "model, in mine_hard_negatives' layout with output_scores=True (needs curate embed)")
+    teacher: str | None = Field(None, description="output_scores from this embedding model's cosine instead "
+                                "(a teacher's scores for MarginMSE; its vectors are cached)")
+    cross_encoder: str | None = Field(None, description="output_scores from this CrossEncoder (local folder), as "
+                                      "mine_hard_negatives(cross_encoder=..., output_scores=True) gives them")
+
+    @model_validator(mode="after")
+    def _one_scorer(self) -> TripletOptions:
+        if self.teacher and self.cross_encoder:
+            raise ValueError("give a teacher or a cross_encoder for the scores, not both")
+        if (self.teacher or self.cross_encoder) and not self.output_scores:
+            raise ValueError("teacher and cross_encoder score the rows: set output_scores=true too")
+        return self
 
 
 def triplet_rows(data: ExportData, part, max_negatives: int | None = None, output_format: str = "n-tuple",
@@ -106,6 +119,19 @@ class TripletsExporter(Exporter):
         from curate.retrieval.pairs import TextVectors
 
         name = data.info.name
+        if options.teacher or options.cross_encoder:  # a second model reads the texts
+            from curate.retrieval.pairs import texts_by_id
+            from curate.retrieval.rescore import rescore
+
+            qt, pt = texts_by_id(ws, name, "query"), texts_by_id(ws, name, "passage")
+
+            def rescored(qids: list[str], pids: list[str]) -> np.ndarray:
+                return rescore(ws, options.cross_encoder, options.teacher,
+                               [(qt[q], pt[p]) for q, p in zip(qids, pids)])
+
+            data.similarity = rescored
+            return {"scores": f"cross-encoder {options.cross_encoder}" if options.cross_encoder
+                    else f"cosine similarity, teacher {options.teacher}"}
         queries, passages = TextVectors(ws, name, "query"), TextVectors(ws, name, "passage")
 
         def similarity(qids: list[str], pids: list[str]) -> np.ndarray:

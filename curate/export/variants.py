@@ -16,6 +16,8 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from curate.decisions import LATEST_DECISIONS
+from curate.ingest.retrieval import UNJUDGED
+from curate.sentences import load_sentences
 from curate.errors import CurateError
 from curate.export.base import ExportData
 from curate.ingest.retrieval import NEGATIVE, POSITIVE
@@ -146,6 +148,13 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
         changed_by[decided] = "review"
         used["decisions"] = int(decided.sum())
         used["last_decision"] = ws.one("SELECT max(seq) FROM decisions WHERE dataset = ?", [dataset])[0]
+    sentence_tags: dict[str, list[str] | None] = {}
+    sentences = load_sentences(ws, dataset) if info.task == "span" else {}
+    if policy.reviewed and sentences:  # sentences a reviewer retagged or removed as a whole
+        for sid, sent in sentences.items():
+            if sent.action in ("retag", "remove"):
+                sentence_tags[sid] = None if sent.action == "remove" else sent.tags
+                used["decisions"] += 1
     row_of = {e: i for i, e in enumerate(df["id"].tolist())}
     protected = df["split"].isin(policy.protect_splits).to_numpy()
     for rule in policy.auto:
@@ -154,6 +163,14 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
         for ex_id, score, suggested, flagged, _ in ws.con.execute(Q_FINDINGS, [run["run_id"]]).fetchall():
             i = row_of.get(ex_id)
             hit = flagged if rule.min_score is None else score >= rule.min_score
+            sent = sentences.get(ex_id) if i is None else None
+            if sent is not None:  # a sentence finding (token-issues): its suggested tags, or the sentence dropped
+                if hit and ex_id not in sentence_tags and sent.split not in policy.protect_splits and (
+                        suggested is not None or rule.action != "relabel"):
+                    sentence_tags[ex_id] = (None if rule.action == "remove" or suggested is None
+                                            else suggested.split())
+                    applied += 1
+                continue
             if i is None or not hit or protected[i] or decided[i] or changed_by[i] is not None:
                 continue  # a reviewer's decision, or an earlier rule, wins
             if rule.action == "remove" or (rule.action == "relabel_or_remove" and suggested is None):
@@ -174,8 +191,13 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
         "id": df["id"], "split": df["split"], "text": df["text"], "label": label, "original_label": original,
         "meta": df["meta"], "removed": removed, "change": change, "changed_by": changed_by, "weight": weight,
     })
-    labels = sorted({*(x for x in original if x is not None), *(x for x in label if x is not None)})
-    data = ExportData(info, frame, labels)
+    judged = label != UNJUDGED
+    if not judged.all():  # mined candidates kept for review and not labelled yet: no export writes them
+        frame = frame[judged].reset_index(drop=True)
+        used["unjudged_left_out"] = int((~judged).sum())
+    labels = sorted({*(x for x in original if x is not None and x != UNJUDGED),
+                     *(x for x in label if x is not None and x != UNJUDGED)})
+    data = ExportData(info, frame, labels, sentence_tags=sentence_tags)
     if info.task in ("retrieval", "span"):  # span exports write every sentence, with or without entities
         data.texts = _texts(ws, dataset)
     return data, used

@@ -7,6 +7,9 @@ from typing import Any
 from curate.ingest.base import Sink, Where, text_hash
 
 POSITIVE, NEGATIVE = "positive", "negative"
+# A mined candidate that a margin or score limit kept from being a negative: probably relevant, never exported as
+# either until a reviewer labels it (curate mine keeps them for review instead of dropping them silently).
+UNJUDGED = "unjudged"
 
 
 def content_id(prefix: str, text: str) -> str:

@@ -17,6 +17,7 @@ from curate.errors import CurateError
 from curate.index import knn
 from curate.ingest.retrieval import pair_id
 from curate.progress import progress
+from curate.retrieval.dropped import DROPPED, keep_for_review
 from curate.retrieval.pairs import NEGATIVE, TextVectors, load_pairs, texts_by_id
 from curate.store import Workspace
 
@@ -45,13 +46,33 @@ class MineOptions(BaseModel):
         "in the millions ('auto' picks IVF above curate's cost budget)")
     replace: bool = Field(True, description="drop negatives mined by an earlier run first (unless reviewed)")
     model: str | None = None
+    query_prompt: str | None = Field(None, description="text put before each query when it is embedded (E5: "
+                                     "'query: ', BGE: its instruction); part of the embedding cache key")
+    corpus_prompt: str | None = Field(None, description="text put before each passage when it is embedded "
+                                      "(E5: 'passage: ')")
+    cross_encoder: str | None = Field(None, description="a CrossEncoder (local folder) that rescores every candidate "
+                                      "and positive; margins, score limits and ranking then use its scores")
+    teacher: str | None = Field(None, description="an embedding model whose cosine rescores the candidates and "
+                                "positives: mine with one model, set margins with another (NV-Retriever)")
+    keep_dropped: bool = Field(True, description="keep the candidates a margin or max_score drops (likely false "
+                               "negatives) as unjudged pairs with a finding each, for review, instead of dropping "
+                               "them silently")
 
     @model_validator(mode="after")
     def _window(self) -> MineOptions:
         if self.range_max is not None and self.num_negatives > self.range_max - self.range_min:
             raise ValueError(f"cannot keep {self.num_negatives} negatives from ranks {self.range_min}.."
                              f"{self.range_max}; widen range_max or lower range_min / num_negatives")
+        if self.cross_encoder and self.teacher:
+            raise ValueError("give a cross_encoder or a teacher, not both: one model rescores the candidates")
         return self
+
+    @property
+    def scorer(self) -> str | None:
+        """What rescored the candidates ('cross-encoder:PATH', 'teacher:MODEL'), None for the embedding model."""
+        if self.cross_encoder:
+            return f"cross-encoder:{self.cross_encoder}"
+        return f"teacher:{self.teacher}" if self.teacher else None
 
 
 @dataclass
@@ -66,8 +87,12 @@ class MineResult:
     short_queries: int = 0
     replaced: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    kept_for_review: int = 0  # candidates a margin or max_score dropped, stored as unjudged pairs with a finding
+    review_run: str | None = None  # the run holding their findings
+    scorer: str | None = None  # what rescored the candidates (None: the embedding model)
     timings: dict[str, float] = field(default_factory=dict)
     pairs: list[tuple[str, str, float]] = field(default_factory=list)  # every chosen (query, passage, score)
+    dropped: list[tuple[str, str, float, float, str]] = field(default_factory=list)  # (query, passage, score, ref, rule)
 
 
 def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
@@ -82,9 +107,9 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
         runner = RayRunner(engine)
     t0 = time.perf_counter()
     pairs = load_pairs(ws, name)
-    queries = TextVectors(ws, name, "query", opt.model)
-    passages = TextVectors(ws, name, "passage", opt.model)
-    res = MineResult(name)
+    queries = TextVectors(ws, name, "query", opt.model, opt.query_prompt)
+    passages = TextVectors(ws, name, "passage", opt.model, opt.corpus_prompt)
+    res = MineResult(name, scorer=opt.scorer)
     split_of: dict[str, str] = {}
     for qid, split in zip(pairs.qids, pairs.splits):
         if qid in pairs.positives:
@@ -108,7 +133,8 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
                           np.inf)
     # The hardest (lowest-scoring) positive sets the margin, as in sentence-transformers: the safe side.
     ref = pos_scores.min(axis=1)
-    filtering = any(v is not None for v in (opt.absolute_margin, opt.relative_margin, opt.max_score))
+    filtering = any(v is not None for v in (opt.absolute_margin, opt.relative_margin, opt.max_score)) or (
+        opt.scorer is not None and opt.min_score is not None)  # as mine_hard_negatives widens it
     range_max = opt.range_max or opt.range_min + opt.num_negatives * (10 if filtering else 1) + max_pos
     if opt.num_negatives > range_max - opt.range_min:
         raise CurateError(f"range_max {range_max} leaves fewer than {opt.num_negatives} candidates")
@@ -116,7 +142,8 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
 
     t = time.perf_counter()
     with progress(f"mine {name}", total=1, unit="search") as bar:
-        nb = knn(passages.matrix, min(range_max + max_pos, len(passages.ids)), qmat, exclude_self=False,
+        # range_max + positives + 1 candidates, as mine_hard_negatives retrieves: with rescoring all of them count
+        nb = knn(passages.matrix, min(range_max + max_pos + 1, len(passages.ids)), qmat, exclude_self=False,
                  method=opt.search, runner=runner)
         bar.update(1)
     res.timings["knn"] = time.perf_counter() - t
@@ -125,6 +152,10 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
 
     t = time.perf_counter()
     scores = nb.scores.astype(np.float64).copy()
+    embedding_scores = scores.copy()
+    if opt.scorer is not None:  # every candidate and positive rescored; the rules below read these scores
+        scores, ref = _rescore(ws, name, opt, qids, nb.indices, pos_rows, passages)
+        res.timings["rescore"] = time.perf_counter() - t
     scores[nb.indices < 0] = -np.inf
     scores[(nb.indices[:, :, None] == pos_rows[:, None, :]).any(axis=2)] = -np.inf
     rules = [("absolute_margin", opt.absolute_margin, lambda m: scores + m > ref[:, None]),
@@ -135,6 +166,10 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
         if value is not None:
             hit = drop(value) & np.isfinite(scores)
             res.skipped[rule] = int(hit.sum())
+            if rule != "min_score":  # too close to the positive or too high: a likely false negative
+                for i, j in zip(*np.nonzero(hit)):
+                    res.dropped.append((qids[i], passages.ids[nb.indices[i, j]], float(scores[i, j]), float(ref[i]),
+                                        rule))
             scores[hit] = -np.inf
     order = np.argsort(-scores, axis=1, kind="stable")[:, :range_max][:, opt.range_min :]
     ranked_scores = np.take_along_axis(scores, order, 1)
@@ -148,12 +183,15 @@ def mine(ws: Workspace, name: str, options: MineOptions | None = None, *,
         take = valid[: opt.num_negatives]
         res.short_queries += len(take) < opt.num_negatives
         for j in take:
-            chosen.append((qid, passages.ids[ranked_rows[i, j]], float(ranked_scores[i, j]), float(ref[i])))
-    res.pairs = [(q, p, s) for q, p, s, _ in chosen]
+            chosen.append((qid, passages.ids[ranked_rows[i, j]], float(ranked_scores[i, j]), float(ref[i]),
+                           float(embedding_scores[i, order[i, j]])))
+    res.pairs = [(q, p, s) for q, p, s, _, _ in chosen]
     res.timings["filter"] = time.perf_counter() - t
 
     t = time.perf_counter()
     _store(ws, name, chosen, split_of, opt, res)
+    if opt.keep_dropped and res.dropped:
+        res.kept_for_review, res.review_run = keep_for_review(ws, name, res.dropped, split_of, opt)
     res.timings["write"] = time.perf_counter() - t
     res.timings = {k: round(v, 3) for k, v in res.timings.items()}
     return res
@@ -167,14 +205,14 @@ def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: Mine
     with ws.transaction():
         if opt.replace:
             # Reviewed pairs stay: a reviewer's decision must keep pointing at an existing example.
-            sql = """FROM examples WHERE dataset = ? AND json_extract_string(meta, '$.source') = ?
+            sql = """FROM examples WHERE dataset = ? AND json_extract_string(meta, '$.source') IN (?, ?)
                      AND id NOT IN (SELECT example_id FROM decisions WHERE dataset = ?)"""
-            res.replaced = ws.one("SELECT count(*) " + sql, [name, SOURCE, name])[0]
-            ws.con.execute("DELETE " + sql, [name, SOURCE, name])
+            res.replaced = ws.one("SELECT count(*) " + sql, [name, SOURCE, DROPPED, name])[0]
+            ws.con.execute("DELETE " + sql, [name, SOURCE, DROPPED, name])
         existing = {r[0] for r in ws.con.execute("SELECT id FROM examples WHERE dataset = ?", [name]).fetchall()}
         start = ws.one("SELECT coalesce(max(ord), -1) + 1 FROM examples WHERE dataset = ?", [name])[0]
         rows: dict[str, list] = {k: [] for k in ("dataset", "id", "split", "text", "label", "meta", "text_hash", "ord")}
-        for qid, pid, score, positive_score in chosen:
+        for qid, pid, score, positive_score, embedding_score in chosen:
             ex_id = pair_id(qid, pid)
             if ex_id in existing:
                 res.already_present += 1
@@ -183,6 +221,8 @@ def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: Mine
             text = passage_text[pid]
             meta = {"query_id": qid, "passage_id": pid, "query": query_text.get(qid), "source": SOURCE,
                     "score": round(score, 6), "positive_score": round(positive_score, 6)}
+            if opt.scorer is not None:  # score and positive_score are the rescoring model's
+                meta.update(scorer=opt.scorer, embedding_score=round(embedding_score, 6))
             for key, value in (("dataset", name), ("id", ex_id), ("split", split_of[qid]), ("text", text),
                                ("label", NEGATIVE), ("meta", json.dumps(meta)), ("text_hash", passage_hash[pid]),
                                ("ord", start + len(rows["id"]))):
@@ -190,3 +230,24 @@ def _store(ws: Workspace, name: str, chosen, split_of: dict[str, str], opt: Mine
         res.mined = len(rows["id"])
         if rows["id"]:
             ws.append_arrow("examples", pa.table(rows))
+
+
+def _rescore(ws: Workspace, name: str, opt: MineOptions, qids: list[str], cand: np.ndarray, pos_rows: np.ndarray,
+             passages: TextVectors) -> tuple[np.ndarray, np.ndarray]:
+    """(candidate scores, reference positive score per query) from the cross-encoder or teacher: every retrieved
+    candidate and every positive scored on the query's and passage's texts (without prompts); the hardest
+    positive is the reference, as for the embedding scores."""
+    from curate.retrieval.rescore import rescore
+
+    qtext, ptext = texts_by_id(ws, name, "query"), texts_by_id(ws, name, "passage")
+    pids = passages.ids
+    cand_at = np.argwhere(cand >= 0)
+    pos_at = np.argwhere(pos_rows >= 0)
+    pairs = [(qtext[qids[i]], ptext[pids[cand[i, j]]]) for i, j in cand_at]
+    pairs += [(qtext[qids[i]], ptext[pids[pos_rows[i, k]]]) for i, k in pos_at]
+    got = rescore(ws, opt.cross_encoder, opt.teacher, pairs)
+    scores = np.full(cand.shape, -np.inf)
+    scores[cand_at[:, 0], cand_at[:, 1]] = got[: len(cand_at)]
+    pos = np.full(pos_rows.shape, np.inf)
+    pos[pos_at[:, 0], pos_at[:, 1]] = got[len(cand_at):]
+    return scores, pos.min(axis=1)

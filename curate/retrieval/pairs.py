@@ -61,10 +61,15 @@ def load_pairs(ws: Workspace, name: str) -> Pairs:
 class TextVectors:
     """Query or passage vectors of a retrieval dataset, looked up by id."""
 
-    def __init__(self, ws: Workspace, name: str, kind: str, model: str | None = None) -> None:
+    def __init__(self, ws: Workspace, name: str, kind: str, model: str | None = None, prompt: str | None = None) -> None:
         import pandas as pd
 
-        ids, self.matrix = load_text_vectors(ws, name, kind, model=model)
+        if prompt:  # vectors of prompt + text, as sentence-transformers' encode(prompt=...) makes them, cached
+            texts = texts_by_id(ws, name, kind)
+            ids = list(texts)
+            self.matrix = prompted_vectors(ws, [texts[i] for i in ids], prompt, model)
+        else:
+            ids, self.matrix = load_text_vectors(ws, name, kind, model=model)
         self.ids = np.asarray(ids, dtype=object)
         self._index = pd.Index(ids)
         self.row = {i: r for r, i in enumerate(ids)}
@@ -87,9 +92,23 @@ class TextVectors:
         return self.matrix[self.known_rows(ids)]
 
 
+def prompted_vectors(ws: Workspace, texts: list[str], prompt: str, model: str | None = None) -> np.ndarray:
+    """Vectors of prompt + text through the embedding cache (the prompt is part of the hashed text, so it is part
+    of the cache key); refused for a model whose pooling leaves the prompt's tokens out (include_prompt=False),
+    where prompt + text is not what sentence-transformers embeds."""
+    from curate.embed import vectors_for_texts
+    from curate.encode import load_model, resolve_model
+
+    st = load_model(resolve_model(model).source)
+    if any(getattr(m, "include_prompt", True) is False for m in st):
+        raise CurateError(f"the model '{model or 'default'}' pools without its prompt tokens (include_prompt=False): "
+                          "prompts are not supported for it yet")
+    return vectors_for_texts(ws, [prompt + t for t in texts], model=model)
+
+
 def texts_by_id(ws: Workspace, name: str, kind: str) -> dict[str, str]:
     """Query or passage texts of a retrieval dataset by id."""
     return dict(ws.con.execute(Q_TEXTS, [name, kind]).fetchall())
 
 
-__all__ = ["NEGATIVE", "POSITIVE", "Pairs", "TextVectors", "load_pairs", "texts_by_id"]
+__all__ = ["NEGATIVE", "POSITIVE", "Pairs", "TextVectors", "load_pairs", "prompted_vectors", "texts_by_id"]

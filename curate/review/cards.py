@@ -14,6 +14,7 @@ from typing import Any
 
 from curate.review.example import findings_of, referenced_examples, referenced_ids, retrieval_context, suggestion
 from curate.review.queue import Queue, statuses
+from curate.sentences import Sentence, load_sentences, tags_text
 from curate.store import Workspace
 
 # No join with datasets here: it made DuckDB scan the examples instead of probing the few ids (4 ms -> 60 ms
@@ -21,6 +22,13 @@ from curate.store import Workspace
 Q_CARD_EXAMPLES = """
     SELECT id, split, text, label, meta FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))
 """
+
+
+def sentence_row(sent: Sentence) -> tuple:
+    """A sentence unit as the (id, split, text, original label, meta) row a card is made of: its label is its
+    tags (the original: the spans' tags before any retag)."""
+    meta = {"token": sent.tokens, "tags": sent.tags, "removed": sent.removed}
+    return (sent.id, sent.split, " ".join(sent.tokens), tags_text(sent.original_tags), json.dumps(meta))
 
 
 def window(queue: Queue, focus: str | None, *, ahead: int = 6, behind: int = 1) -> list[str]:
@@ -43,6 +51,10 @@ def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, beh
     now = statuses(ws, dataset, ids)
     found = findings_of(ws, dataset, ids)
     referenced = referenced_examples(ws, dataset, found)
+    missing = [i for i in ids if i not in rows]
+    sentences = load_sentences(ws, dataset, missing) if missing and task == "span" else {}
+    for sid, sent in sentences.items():
+        rows[sid] = sentence_row(sent)
     out = []
     for eid in ids:
         if eid not in rows:
@@ -51,8 +63,11 @@ def cards(ws: Workspace, queue: Queue, focus: str | None, *, ahead: int = 6, beh
         meta = json.loads(meta_json) if meta_json else {}
         state = now[eid]
         label = state["new_label"] if state["status"] == "relabelled" else original
+        if eid in sentences:
+            label = tags_text(sentences[eid].tags)
         mine = found.get(eid, [])
-        card = {"id": eid, "position": queue.position(eid), "total": len(queue), "split": split, "task": task,
+        card = {"id": eid, "position": queue.position(eid), "total": len(queue), "split": split,
+                "task": "sentence" if eid in sentences else task,
                 "text": text, "meta": meta, "label": label, "original_label": original,
                 "status": state["status"], "seq": state["seq"], "suggested": suggestion(mine),
                 "detectors": [{k: f[k] for k in ("detector", "score", "flagged", "reason", "evidence")} for f in mine],

@@ -8,6 +8,7 @@ from typing import Any
 
 from curate.decisions import STATUS_OF, history, latest
 from curate.errors import CurateError
+from curate.sentences import load_sentences, tags_text
 from curate.store import RUN_LABEL, Workspace
 
 Q_EXAMPLE = """
@@ -81,13 +82,21 @@ def load_example(ws: Workspace, dataset: str, example_id: str) -> ExampleView:
     """Load one example with its findings (latest run per detector and variant), referenced neighbours and history."""
     row = ws.one(Q_EXAMPLE, [dataset, example_id])
     if row is None:
-        raise CurateError(f"dataset '{dataset}' has no example '{example_id}'")
+        sent = load_sentences(ws, dataset, [example_id]).get(example_id)
+        if sent is None:
+            raise CurateError(f"dataset '{dataset}' has no example '{example_id}'")
+        info = ws.dataset(dataset)
+        meta = {"token": sent.tokens, "tags": sent.tags, "removed": sent.removed}
+        row = (sent.id, sent.split, " ".join(sent.tokens), tags_text(sent.original_tags), json.dumps(meta), "sentence",
+               info.negative_label)
     eid, split, text, original, meta_json, task, negative = row
     meta = json.loads(meta_json) if meta_json else {}
     hist = history(ws, dataset, eid)
     last = hist[-1] if hist else None
     label = original
-    if last and last["action"] == "relabel":
+    if task == "sentence":
+        label = tags_text(meta["tags"])
+    elif last and last["action"] == "relabel":
         label = last["new_label"]
     status = STATUS_OF[last["action"] if last else None]
     found = findings_of(ws, dataset, [eid]).get(eid, [])

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from curate.decisions import LATEST_DECISIONS, STATUS_OF, latest
 from curate.errors import CurateError
 from curate.feedback import Learned, learn_from_decisions, position_scores, reorder
+from curate.sentences import fill_tags
 from curate.store import RUN_LABEL, Workspace
 
 STATUSES = ("unreviewed", "kept", "relabelled", "removed")
@@ -31,15 +32,24 @@ Q_QUEUE = """
         GROUP BY f.example_id
     ), d AS ({latest}), q AS (
         SELECT f.id, f.score, f.n_flagged, f.suggested, f.detectors, e.split, e.ord,
-               CASE WHEN d.action = 'relabel' THEN d.new_label ELSE e.label END AS label,
+               CASE WHEN d.action IN ('relabel', 'retag') THEN d.new_label ELSE e.label END AS label,
                CASE WHEN d.action IS NULL OR d.action = 'reset' THEN 'unreviewed' WHEN d.action = 'keep' THEN 'kept'
-                    WHEN d.action = 'relabel' THEN 'relabelled' ELSE 'removed' END AS status
-        FROM f JOIN examples e ON e.dataset = ? AND e.id = f.id LEFT JOIN d ON d.example_id = f.id
+                    WHEN d.action IN ('relabel', 'retag') THEN 'relabelled' ELSE 'removed' END AS status
+        FROM f JOIN ({units}) e ON e.id = f.id LEFT JOIN d ON d.example_id = f.id
         {text}
     )
     SELECT id, score, n_flagged, suggested, detectors, split, label, status FROM q {where}
     ORDER BY n_flagged DESC, score DESC, ord
 """
+# What findings point at: examples, and the sentences of span data (curate.sentences; label: their tags once retagged).
+Q_UNITS = """
+    SELECT id, split, ord, label, text FROM examples WHERE dataset = ?
+    UNION ALL
+    SELECT id, json_extract_string(meta, '$.split'), coalesce(CAST(json_extract(meta, '$.ord') AS BIGINT), 0), NULL, text
+    FROM texts WHERE dataset = ? AND kind = 'sentence'
+"""
+
+
 class QueueFilter(BaseModel):
     """What a reviewer looks at: which runs, and which of their findings (a bulk action applies to the same)."""
 
@@ -153,13 +163,15 @@ def build_queue(ws: Workspace, flt: QueueFilter) -> Queue:
     if flt.text:
         text_sql, text_params = "WHERE contains(lower(e.text), lower(?))", [flt.text]
     sql = Q_QUEUE.format(latest=LATEST_DECISIONS, label=RUN_LABEL, flag="AND f.flagged" if flt.flagged_only else "",
-                         text=text_sql, where=("WHERE " + " AND ".join(where)) if where else "")
+                         units=Q_UNITS, text=text_sql, where=("WHERE " + " AND ".join(where)) if where else "")
     ws.con.register("_queue_runs", pa.table({"run_id": pa.array(list(runs), pa.string())}))
     try:
-        items = ws.con.execute(sql, [flt.min_score, flt.max_score, flt.dataset, flt.dataset, *text_params,
+        items = ws.con.execute(sql, [flt.min_score, flt.max_score, flt.dataset, flt.dataset, flt.dataset, *text_params,
                                      *params]).df()
     finally:
         ws.con.unregister("_queue_runs")
+    if len(items) and items["label"].isna().any():  # sentence units: their tags as they stand
+        items["label"] = fill_tags(ws, flt.dataset, items["id"].tolist(), items["label"].tolist())
     learned = None
     if flt.learn and flt.status == "all" and len(items):
         ids = items["id"].tolist()
@@ -224,8 +236,8 @@ Q_PRECISION = f"""
     WITH d AS ({LATEST_DECISIONS})
     SELECT f.run_id, count(*) AS flagged,
            count(d.action) FILTER (WHERE d.action != 'reset') AS reviewed,
-           count(*) FILTER (WHERE d.action IN ('relabel', 'remove')) AS confirmed,
-           count(*) FILTER (WHERE d.action = 'relabel' AND d.new_label = f.suggested_label) AS took_suggestion
+           count(*) FILTER (WHERE d.action IN ('relabel', 'retag', 'remove')) AS confirmed,
+           count(*) FILTER (WHERE d.action IN ('relabel', 'retag') AND d.new_label = f.suggested_label) AS took_suggestion
     FROM findings f LEFT JOIN d ON d.example_id = f.example_id
     WHERE f.flagged AND f.run_id IN (SELECT run_id FROM _queue_runs) GROUP BY f.run_id
 """

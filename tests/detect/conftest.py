@@ -70,3 +70,26 @@ def flagged_quality(ws, run_id: str, gold_path: Path) -> dict:
     from curate.evaluate import evaluate
 
     return evaluate(ws, "rel", gold_path, [run_id])[0]
+
+
+@pytest.fixture(scope="session")
+def span_db(tmp_path_factory) -> Path:
+    """The first 150 sentences of the planted WNUT token-noise sample, ingested as span data and embedded."""
+    root = tmp_path_factory.mktemp("span")
+    blocks = (SAMPLE / "wnut17_tokens" / "train.conll").read_text().split("\n\n")[:150]
+    (root / "train.conll").write_text("\n\n".join(blocks) + "\n\n")
+    db = root / "ner.duckdb"
+    with Workspace(db) as ws:
+        ingest(ws, root / "train.conll", "conll", "ner")
+        embed_dataset(ws, "ner")
+    return db
+
+
+@pytest.fixture
+def span_ws(span_db, tmp_path):
+    """A private copy of the session's span workspace."""
+    copy = tmp_path / "ner.duckdb"
+    shutil.copy(span_db, copy)
+    w = Workspace(copy)
+    yield w
+    w.close()

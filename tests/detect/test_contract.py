@@ -22,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_detector_contract(name, request):
     cls = REGISTRY[name]
     assert cls.tasks and set(cls.tasks) <= set(TASKS)
-    retrieval = "relation" not in cls.tasks
-    ws, dataset = (request.getfixturevalue("ret_ws"), "ret") if retrieval else (request.getfixturevalue("rel_ws"), "rel")
+    retrieval = "retrieval" in cls.tasks and "relation" not in cls.tasks
+    span_only = cls.tasks == ("span",)
+    ws, dataset = ((request.getfixturevalue("span_ws"), "ner") if span_only else
+                   (request.getfixturevalue("ret_ws"), "ret") if retrieval else (request.getfixturevalue("rel_ws"), "rel"))
     assert cls.description.strip() and issubclass(cls.Params, DetectorParams)
     assert cls.Params.model_config.get("extra") == "forbid"
     assert (ROOT / "tests" / "detect" / f"test_{name.replace('-', '_')}.py").exists(), f"{name} has no test file"
@@ -43,13 +45,17 @@ def test_detector_contract(name, request):
     resolve_auto(params, len(ctx.ids), ctx)  # as run_detector does before any run
     df = det.run(ctx, params)
     assert list(df.columns) == COLUMNS
-    scope = det.scope(ctx, params)
-    assert len(df) == int(scope.sum()) and df["example_id"].is_unique
-    assert set(df["example_id"]) == {ctx.ids[r] for r in np.flatnonzero(scope)}
+    if cls.units == "examples":
+        scope = det.scope(ctx, params)
+        assert len(df) == int(scope.sum()) and df["example_id"].is_unique
+        assert set(df["example_id"]) == {ctx.ids[r] for r in np.flatnonzero(scope)}
+    else:  # findings keyed by other units (the sentences of span data): every unit in scope, once
+        units = det.scope_units(ctx, params)
+        assert len(df) == len(units) and set(df["example_id"]) == set(units)
     assert df["score"].between(0, 1).all()
     again = det.run(Context(ws, dataset), params)
     np.testing.assert_allclose(df["score"].to_numpy(), again["score"].to_numpy())
-    other = "rel" if retrieval else "ret"
+    other = "rel" if retrieval or span_only else "ret"
     if other == "rel" or "retrieval" not in cls.tasks:  # a detector refuses datasets of tasks it does not serve
         with pytest.raises(CurateError, match="datasets"):
             run_detector(request.getfixturevalue(f"{other}_ws"), other, name)

@@ -201,3 +201,26 @@ def test_triplets_with_scores_as_mine_hard_negatives_writes_them(ret_runs, tmp_p
 
 def manifest_scores(out) -> str:
     return json.loads((out / "manifest.json").read_text())["scores"]
+
+
+def test_triplet_scores_from_a_cross_encoder_or_teacher(ret_runs, tmp_path):
+    """output_scores with cross_encoder=FOLDER: the cross-encoder's scores, as their miner writes them with one."""
+    import torch
+    from datasets import load_dataset
+    from sentence_transformers import CrossEncoder
+
+    from curate.encode import resolve_model
+    from curate.errors import CurateError
+
+    ws, _, _ = ret_runs
+    torch.manual_seed(0)
+    CrossEncoder(resolve_model(None).source, num_labels=1, device="cpu").save(str(tmp_path / "ce"))
+    ce = CrossEncoder(str(tmp_path / "ce"), device="cpu")
+    export(ws, "ret", tmp_path / "s", fmt="triplets",
+           options={"output_format": "labeled-list", "output_scores": True, "cross_encoder": str(tmp_path / "ce")})
+    row = load_dataset("json", data_files=str(tmp_path / "s" / "train.jsonl"), split="train")[0]
+    want = ce.predict([(row["anchor"], d) for d in row["positive"]])
+    assert row["scores"] == pytest.approx([float(x) for x in want], abs=1e-4)
+    assert manifest_scores(tmp_path / "s") == f"cross-encoder {tmp_path / 'ce'}"
+    with pytest.raises(CurateError, match="set output_scores=true too"):
+        export(ws, "ret", tmp_path / "t", fmt="triplets", options={"teacher": "x"})

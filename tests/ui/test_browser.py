@@ -235,3 +235,34 @@ def test_review_three_examples_by_keyboard_then_resume_after_restart(review_path
         page.mouse.move(box["x"] + 15, box["y"] + 52)
         page.mouse.click(box["x"] + 15, box["y"] + 52)
         wait_for_new_focus(page, after, shots)  # raises unless another example came into focus
+
+
+def test_a_sentence_is_retagged_from_its_card(tmp_path):
+    """token-issues findings in the browser: each word with its current and suggested tags, and the accept key
+    storing the suggested tags as the sentence's retag."""
+    need_browser()
+    from curate.detect import run_detector
+    from curate.ingest import ingest
+    from tests.conftest import SAMPLE
+
+    blocks = (SAMPLE / "wnut17_tokens" / "train.conll").read_text().split("\n\n")[:150]
+    (tmp_path / "train.conll").write_text("\n\n".join(blocks) + "\n\n")
+    db = tmp_path / "ner.duckdb"
+    with Workspace(db) as ws:
+        ingest(ws, tmp_path / "train.conll", "conll", "ner")
+        run = run_detector(ws, "ner", "token-issues")
+        sid, tags = ws.one("SELECT example_id, suggested_label FROM findings WHERE run_id = ? AND flagged AND "
+                           "suggested_label IS NOT NULL ORDER BY score DESC LIMIT 1", [run.run_id])
+    port, log = free_port(), tmp_path / "server.log"
+    url = f"http://127.0.0.1:{port}/?" + urllib.parse.urlencode(
+        {"q": json.dumps({"dataset": "ner", "detectors": ["token-issues"]}), "id": sid})
+    shots = Path(os.environ.get("CURATE_SCREENSHOTS", tmp_path))
+    with served_page(db, port, log, url) as page:
+        assert heading(page).split()[0] == sid
+        assert page.locator(".cu-tok").count() >= len(tags.split()) and page.locator(".cu-tok.cu-diff").count() >= 1
+        page.screenshot(path=str(shots / "review_tokens.png"), full_page=False)
+        page.locator("h4").first.click()
+        press(page, "a", sid, shots, db, 1)
+    with Workspace(db, wait=10) as ws:
+        rows = ws.con.execute("SELECT example_id, action, new_label FROM decisions").fetchall()
+    assert rows == [(sid, "retag", tags)]

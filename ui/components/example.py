@@ -10,6 +10,7 @@ import re
 from typing import Any
 
 from curate.review.example import referenced_ids
+from curate.spans import bio_spans
 
 # Evidence keys shown as facts (the rest, such as neighbour lists, is drawn as a table).
 SCALARS = ("prediction", "p_negative", "given_prob", "predicted", "negative_score", "positive_score", "margin",
@@ -22,6 +23,11 @@ def evidence_facts(ev: dict[str, Any]) -> dict[str, str]:
     facts = {k: str(ev[k]) for k in SCALARS if ev.get(k) is not None}
     if isinstance(ev.get("vote"), dict):
         facts["vote"] = f"{ev['vote'].get('label')} ({ev['vote'].get('share', 0):.0%})"
+    if isinstance(ev.get("errors"), list) and ev["errors"]:
+        facts["errors"] = ", ".join(e.get("kind", "?") for e in ev["errors"] if isinstance(e, dict))
+    if isinstance(ev.get("issues"), list) and isinstance(ev.get("tokens"), list) and ev["issues"]:
+        facts["suspect words"] = ", ".join(str(ev["tokens"][j]) for j in ev["issues"][:8]
+                                           if isinstance(j, int) and 0 <= j < len(ev["tokens"]))
     if isinstance(ev.get("closest_positive"), dict):
         cp = ev["closest_positive"]
         facts["closest positive"] = f"{cp.get('id')} ({cp.get('similarity')})"
@@ -78,6 +84,23 @@ def highlight(text: str, snippet: str | None) -> str:
             + html.escape(text[m.end():]))
 
 
+def sentence_html(card: dict) -> str:
+    """The words of a sentence unit, each with its current tag and the suggested one (changed ones framed)."""
+    tokens = card["meta"].get("token") or card["text"].split()
+    now = str(card["label"] or "").split()
+    sugg = str(card.get("suggested") or "").split()
+    cells = []
+    for i, tok in enumerate(tokens):
+        cur = now[i] if i < len(now) else "O"
+        new = sugg[i] if len(sugg) == len(tokens) else None
+        changed = new is not None and new != cur
+        tags = f"<i class='{'cu-ent' if cur != 'O' else ''}'>{html.escape(cur)}</i>"
+        if new is not None:
+            tags += f"<i class='cu-sugg{' cu-ent' if new != 'O' else ''}'>{html.escape(new)}</i>"
+        cells.append(f"<span class='cu-tok{' cu-diff' if changed else ''}'><b>{html.escape(tok)}</b>{tags}</span>")
+    return f"<div class='cu-toks'>{''.join(cells)}</div>"
+
+
 def example_html(card: dict) -> str:
     """The example of a card drawn for its task: relation spans typed, classification text, or a retrieval
     pair with the query, the passage (ARHN snippet marked) and the query's known positive side by side."""
@@ -92,6 +115,10 @@ def example_html(card: dict) -> str:
                 f" — labelled <span class='cu-label'>{html.escape(str(card['label']))}</span></p>"
                 f"<div class='cu-text cu-passage'>{highlight(r['passage'], r['snippet'])}</div>{snippet}</div>"
                 f"<div><p><b>The query's known positive</b></p>{positives}</div></div>")
+    if card["task"] == "sentence":
+        return (f"<div class='cu-text cu-example'>{sentence_html(card)}</div>"
+                "<div class='cu-note'>each word with its tags as they stand and, below, the suggested ones "
+                "(changed words framed); Accept writes the suggested tags</div>")
     if card["task"] == "span":
         return (f"<div class='cu-text cu-example'>{span_html(card['meta'], card['text'])}</div>"
                 "<div class='cu-note'>blue: the span whose label is in question</div>")
@@ -126,17 +153,30 @@ def evidence_html(card: dict) -> str:
     return f"<div class='cu-evidence' data-for='{html.escape(card['id'], quote=True)}'>{body}</div>"
 
 
+def entities_text(tokens: list[str], tags: str | None) -> str:
+    """The entities a tag string makes, as escaped 'words' type pairs ('none' for a sentence without any)."""
+    spans = bio_spans(str(tags or "").split())
+    return " · ".join(f"{html.escape(' '.join(tokens[s : e + 1]))} <span class='cu-type'>{html.escape(t)}</span>"
+                      for s, e, t in spans) or "none"
+
+
 def card_html(card: dict) -> str:
     """A whole card: the heading (id, split, place in the queue), current / suggested label and status, the
     example, and each detector's score and reason. Every piece of user text is escaped."""
     pos = card.get("position")
     where = f"{pos + 1} of {card['total']}" if pos is not None else "not in this queue (opened from the evidence)"
     label = html.escape(str(card["label"]))
-    if card["label"] != card["original_label"]:
+    suggested = html.escape(str(card["suggested"] or "—"))
+    if card["task"] == "sentence":  # tags are drawn word by word below; here, the entities they make
+        label, suggested = entities_text(card["meta"].get("token") or [], card["label"]), (
+            entities_text(card["meta"].get("token") or [], card["suggested"]) if card["suggested"] else "—")
+        if card["label"] != card["original_label"]:
+            label += " <span class='cu-was'>retagged</span>"
+    elif card["label"] != card["original_label"]:
         label += f" <span class='cu-was'>was {html.escape(str(card['original_label']))}</span>"
     facts = "".join(f"<div class='cu-fact'><div class='cu-key'>{k}</div><div class='cu-val'>{v}</div></div>"
-                    for k, v in (("current label", label), ("suggested", html.escape(str(card["suggested"] or "—"))),
-                                 ("status", html.escape(card["status"]))))
+                    for k, v in (("current label" if card["task"] != "sentence" else "entities", label),
+                                 ("suggested", suggested), ("status", html.escape(card["status"]))))
     why = " · ".join(f"<b>{html.escape(d['detector'])}</b> {d['score']:.3f}{' flagged' if d['flagged'] else ''}"
                      f"{': ' + html.escape(d['reason']) if d['reason'] else ''}" for d in card["detectors"])
     return (f"<h4><code>{html.escape(card['id'])}</code> · {html.escape(str(card['split']))} · {where}</h4>"

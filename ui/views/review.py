@@ -269,12 +269,14 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, 
         st.button(f"Yes, add '{new['label']}' as a new label", key="rv_confirm_new", on_click=_act,
                   args=(svc, q, new["action"], new["label"]), kwargs={"new_ok": True})
     enabled = view is not None
+    sentence = enabled and view.task == "sentence"  # a sentence unit: its label is its tags, one per word
     cols = st.columns([1, 2.2, 1.1, 1, 1, 1, 1])
     cols[0].button("Keep", key="rv_keep", disabled=not enabled, on_click=_act, args=(svc, q, "keep"),
                    help="the label is right")
-    cols[1].button(f"Accept: {sugg}" if sugg else "Accept", key="rv_accept", type="primary",
-                   disabled=not (enabled and sugg and sugg != view.label), on_click=_act,
-                   args=(svc, q, "relabel", sugg), help="relabel to the suggested label")
+    cols[1].button("Accept the suggested tags" if sentence and sugg else f"Accept: {sugg}" if sugg else "Accept",
+                   key="rv_accept", type="primary", disabled=not (enabled and sugg and sugg != view.label),
+                   on_click=_act, args=(svc, q, "relabel", sugg),
+                   help="retag the sentence as suggested" if sentence else "relabel to the suggested label")
     cols[2].button("Remove", key="rv_remove", disabled=not enabled, on_click=_act,
                    args=(svc, q, "remove"), help="drop it from the cleaned data")
     cols[3].button("Skip", key="rv_skip", disabled=not enabled, on_click=_move, args=(q, 1))
@@ -283,8 +285,10 @@ def render_actions(svc: ReviewService, q: Queue, view, sugg: str | None = None, 
     cols[6].button("Undo", key="rv_undo", on_click=_undo, args=(svc, q.filter.dataset))
     pick_cols = st.columns([3, 2, 2, 1.2])
     pick = pick_cols[0].selectbox("Relabel to (type to search)", labels, index=None, key=S.PICK,
-                                  placeholder="pick a label…")
-    typed = pick_cols[1].text_input("…or a new label", key=S.TYPED)
+                                  placeholder="pick a label…", disabled=sentence)
+    typed = pick_cols[1].text_input("…or the tags, one per word" if sentence else "…or a new label", key=S.TYPED,
+                                    help="IOB2 tags separated by spaces, e.g. O B-person I-person O" if sentence
+                                    else None)
     pick_cols[2].text_input("Note (optional)", key=S.NOTE)
     target = (typed or "").strip() or pick
     pick_cols[3].button("Relabel", key="rv_relabel", disabled=not (enabled and target),
