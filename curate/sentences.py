@@ -32,7 +32,8 @@ Q_SENTENCES = """
 # Span examples with their current label and removal, and the seq of their latest decision (0: none).
 Q_SPANS = """
     SELECT c.id, json_extract_string(c.meta, '$.sentence'), CAST(json_extract(c.meta, '$.span_start') AS INTEGER),
-           CAST(json_extract(c.meta, '$.span_end') AS INTEGER), c.label, c.removed, coalesce(c.last_seq, 0)
+           CAST(json_extract(c.meta, '$.span_end') AS INTEGER), c.label, c.removed, coalesce(c.last_seq, 0),
+           c.last_action
     FROM current_examples c WHERE c.dataset = ? {only}
 """
 Q_SENTENCE_DECISIONS = """
@@ -103,31 +104,26 @@ def load_sentences(ws: Workspace, dataset: str, ids: list[str] | None = None) ->
         return out
     span_only, span_args = ("", []) if ids is None else (
         "AND json_extract_string(c.meta, '$.sentence') IN (SELECT unnest(?::VARCHAR[]))", [list(ids)])
-    spans: dict[str, list[tuple[int, int, str, int]]] = {}
-    for _, sid, s, e, label, removed, seq in ws.con.execute(Q_SPANS.format(only=span_only),
-                                                            [dataset, *span_args]).fetchall():
-        sent = out.get(sid)
-        if sent is None:
-            continue
-        if removed:
-            sent.removed = True
-        spans.setdefault(sid, []).append((s, e, label or BACKGROUND, int(seq)))
-    for sid, sent in out.items():
-        sent.tags = bio_tags(len(sent.tokens), [(s, e, t) for s, e, t, _ in spans.get(sid, [])])
-        sent.meta["_span_tags"] = list(sent.tags)
+    spans: dict[str, list[tuple[int, int, str, bool, int, str | None]]] = {}
+    for _, sid, s, e, label, removed, seq, action in ws.con.execute(Q_SPANS.format(only=span_only),
+                                                                    [dataset, *span_args]).fetchall():
+        if sid in out:
+            spans.setdefault(sid, []).append((s, e, label or BACKGROUND, bool(removed), int(seq), action))
     donly, dargs = _only("example_id", ids)
-    for sid, action, new_label, seq in ws.con.execute(Q_SENTENCE_DECISIONS.format(only=donly),
-                                                      [dataset, dataset, *dargs]).fetchall():
-        sent = out.get(sid)
-        if sent is None:
-            continue
-        sent.action, sent.seq = action, int(seq)
-        if action == "remove":
-            sent.removed = True
-        elif action == RETAG and new_label:
+    latest = {sid: (action, new_label, int(seq)) for sid, action, new_label, seq in ws.con.execute(
+        Q_SENTENCE_DECISIONS.format(only=donly), [dataset, dataset, *dargs]).fetchall()}
+    for sid, sent in out.items():
+        mine = spans.get(sid, [])
+        sent.tags = bio_tags(len(sent.tokens), [(s, e, t) for s, e, t, *_ in mine])
+        sent.meta["_span_tags"] = list(sent.tags)
+        action, new_label, seq = latest.get(sid, (None, None, 0))
+        sent.action, sent.seq = action, (seq if action else None)
+        after = seq if action == RETAG and new_label else 0  # span decisions before a retag are in its tags
+        sent.removed = action == "remove" or any(removed and s_seq > after for *_, removed, s_seq, _ in mine)
+        if action == RETAG and new_label:
             tags = new_label.split()
-            for s, e, label, span_seq in spans.get(sid, []):
-                if span_seq > seq:  # a span decided after the retag: its label lies over the new tags
+            for s, e, label, _, s_seq, s_action in mine:
+                if s_action == "relabel" and s_seq > seq:  # a span relabelled after the retag lies over it
                     tags[s : e + 1] = bio_tags(e - s + 1, [(0, e - s, label)])
             sent.tags = repair(tags)
     return dict(sorted(out.items(), key=lambda kv: (kv[1].split, kv[1].ord, kv[0])))

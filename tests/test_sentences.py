@@ -108,3 +108,49 @@ def test_exports_write_retags_removals_and_later_span_decisions(ner, tmp_path):
         assert got == want
     ingest(ws, tmp_path / "spacy", "spacy", "back")  # the DocBin reads back as span data
     assert ws.one("SELECT count(*) FROM texts WHERE dataset = 'back' AND kind = 'sentence'")[0] == 7
+
+
+def test_span_decisions_around_a_retag(ner):
+    ws, _ = ner
+    sid = "train-000006"  # we met Lionel Messi at Barcelona
+    decide(ws, "ner", f"{sid}:5-5", "remove", reviewer="r")  # before the retag: the retag supersedes it
+    decide(ws, "ner", sid, "retag", new_label="O O B-person I-person O B-group", reviewer="r")
+    sent = load_sentences(ws, "ner", [sid])[sid]
+    assert not sent.removed and sent.tags[5] == "B-group"
+    # A span relabelled after the retag lies over it; undoing that relabel, or keeping the span, does not
+    # undo the retag.
+    decide(ws, "ner", f"{sid}:2-3", "relabel", new_label="group", reviewer="r")
+    assert load_sentences(ws, "ner", [sid])[sid].tags[2:4] == ["B-group", "I-group"]
+    undo(ws, "ner", f"{sid}:2-3", reviewer="r")
+    decide(ws, "ner", f"{sid}:2-3", "keep", reviewer="r")
+    assert load_sentences(ws, "ner", [sid])[sid].tags == "O O B-person I-person O B-group".split()
+    decide(ws, "ner", f"{sid}:2-3", "remove", reviewer="r")  # after the retag: the sentence goes
+    assert load_sentences(ws, "ner", [sid])[sid].removed
+
+
+def test_rules_and_bulk_actions_respect_sentence_units(ner, tmp_path):
+    from curate.export.variants import AutoRule, Policy
+    from curate.review import bulk_apply, bulk_preview
+
+    ws, run = ner
+    flagged = [r[0] for r in ws.con.execute("SELECT example_id FROM findings WHERE run_id = ? AND suggested_label IS "
+                                            "NOT NULL", [run.run_id]).fetchall()]
+    assert flagged, "the tiny run suggests tags somewhere"
+    kept = flagged[0]
+    decide(ws, "ner", kept, "keep", reviewer="r")
+    policy = Policy(reviewed=True, auto=[AutoRule(detector="token-issues", action="relabel", min_score=0.0)])
+    export(ws, "ner", tmp_path / "auto", fmt="conll", policy=policy)
+    tags = read_conll(tmp_path / "auto" / "train.conll")
+    n = int(kept.split("-")[1]) - 1
+    assert tags[n] == ROWS[n][1].split()  # the kept sentence is as the reviewer left it
+    others = [int(s.split("-")[1]) - 1 for s in flagged[1:]]
+    sugg = dict(ws.con.execute("SELECT example_id, suggested_label FROM findings WHERE run_id = ?",
+                               [run.run_id]).fetchall())
+    assert all(tags[i] == sugg[f"train-{i + 1:06d}"].split() for i in others)  # the rule retagged the rest
+    flt = QueueFilter(dataset="ner", detectors=["token-issues"], flagged_only=False)
+    fixed = bulk_preview(ws, flt, "relabel", "person")
+    assert fixed["count"] == 0 and fixed["skipped"]["sentence_units"] == 8
+    preview = bulk_preview(ws, flt, "relabel", "@suggested")
+    assert preview["new_labels"] == [] and all(e["action"] == "retag" for e in preview["examples"])
+    done = bulk_apply(ws, flt, "relabel", "@suggested", reviewer="r", expected_count=preview["count"])
+    assert done["applied"] == preview["count"] > 0

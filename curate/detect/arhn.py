@@ -14,6 +14,7 @@ from pydantic import Field
 from curate.detect.base import Detector, DetectorParams, frame, register
 from curate.detect.context import Context
 from curate.errors import CurateError
+from curate.ingest.retrieval import UNJUDGED
 from curate.llm.client import LLMSettings
 from curate.retrieval.judges import AnswerItem, EmbeddingJudge, LLMJudge, RankItem
 from curate.retrieval.pairs import POSITIVE, TextVectors, load_pairs, texts_by_id
@@ -54,8 +55,9 @@ class Arhn(Detector):
         return None
 
     def scope(self, ctx: Context, params: Params) -> np.ndarray:
-        """The split's pairs that are not positive (a sample of their queries with max_queries)."""
-        return ctx.split_mask(params.split) & (ctx.labels != POSITIVE)
+        """The split's pairs that are not positive (a sample of their queries with max_queries); not the mined
+        candidates kept unjudged for review (curate mine has a finding on each of them already)."""
+        return ctx.split_mask(params.split) & ~np.isin(ctx.labels, [POSITIVE, UNJUDGED])
 
     def _plan(self, ctx: Context, params: Params) -> tuple[Any, list[AnswerItem], list[RankItem], np.ndarray, dict]:
         pairs = load_pairs(ctx.ws, ctx.dataset)
@@ -67,7 +69,7 @@ class Arhn(Detector):
         p_text = texts_by_id(ctx.ws, ctx.dataset, "passage")
         per_query: dict[str, list[str]] = {}
         for ex, qid, pid, label in zip(pairs.ids, pairs.qids, pairs.pids, pairs.labels):
-            if ex in in_scope and label != POSITIVE:
+            if ex in in_scope and label not in (POSITIVE, UNJUDGED):
                 per_query.setdefault(qid, []).append(pid)
         answers, ranks, judged = [], [], {}
         self.report = {"queries_without_positive": sum(1 for q in per_query if not pairs.positives.get(q))}
@@ -88,7 +90,7 @@ class Arhn(Detector):
         judge = (EmbeddingJudge(ctx.ws, ctx.model, params.answer_threshold) if params.judge == "embedding"
                  else LLMJudge(ctx.ws, LLMSettings(**{k: getattr(params, k) for k in LLMSettings.model_fields}),
                                params.window, params.step))
-        return judge, answers, ranks, np.flatnonzero(scope & (ctx.labels != POSITIVE)), \
+        return judge, answers, ranks, np.flatnonzero(scope & ~np.isin(ctx.labels, [POSITIVE, UNJUDGED])), \
             {"pairs": pairs, "judged": judged}
 
     def estimate(self, ctx: Context, params: Params) -> dict[str, Any]:

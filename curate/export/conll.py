@@ -26,6 +26,8 @@ def tagged_sentences(data: ExportData) -> Iterator[tuple[str, list[Tagged]]]:
     dropped: set[str] = {sid for sid, tags in data.sentence_tags.items() if tags is None}
     for row in data.frame.itertuples():
         sent = row.meta["sentence"]
+        if sent in data.sentence_tags:  # retagged or removed as a whole: that decision says what it is
+            continue
         if row.removed:
             dropped.add(sent)
         else:

@@ -119,25 +119,34 @@ class TripletsExporter(Exporter):
         from curate.retrieval.pairs import TextVectors
 
         name = data.info.name
-        if options.teacher or options.cross_encoder:  # a second model reads the texts
+        if options.cross_encoder:  # a cross-encoder reads each exported (query, document) pair
             from curate.retrieval.pairs import texts_by_id
-            from curate.retrieval.rescore import rescore
+            from curate.retrieval.rescore import cross_encoder_scores
 
             qt, pt = texts_by_id(ws, name, "query"), texts_by_id(ws, name, "passage")
 
             def rescored(qids: list[str], pids: list[str]) -> np.ndarray:
-                return rescore(ws, options.cross_encoder, options.teacher,
-                               [(qt[q], pt[p]) for q, p in zip(qids, pids)])
+                return cross_encoder_scores(options.cross_encoder, [(qt[q], pt[p]) for q, p in zip(qids, pids)],
+                                            quiet=True)
 
             data.similarity = rescored
-            return {"scores": f"cross-encoder {options.cross_encoder}" if options.cross_encoder
-                    else f"cosine similarity, teacher {options.teacher}"}
-        queries, passages = TextVectors(ws, name, "query"), TextVectors(ws, name, "passage")
+            return {"scores": f"cross-encoder {options.cross_encoder}"}
+        if options.teacher:  # the teacher's vectors of every query and passage, once (cached in the store)
+            from curate.embed import vectors_for_texts
+            from curate.retrieval.pairs import texts_by_id
+
+            queries, passages = (TextVectors.from_arrays(list(t), vectors_for_texts(ws, list(t.values()),
+                                                                                    model=options.teacher))
+                                 for t in (texts_by_id(ws, name, "query"), texts_by_id(ws, name, "passage")))
+        else:
+            queries, passages = TextVectors(ws, name, "query"), TextVectors(ws, name, "passage")
 
         def similarity(qids: list[str], pids: list[str]) -> np.ndarray:
             return np.einsum("nd,nd->n", queries.of(qids), passages.of(pids))
 
         data.similarity = similarity
+        if options.teacher:
+            return {"scores": f"cosine similarity, teacher {options.teacher}"}
         return {"scores": f"cosine similarity, {stored_key(ws, name, resolve_model(None), REPR_TEXT)}"}
 
     def ingest_args(self, data: ExportData, options: TripletOptions) -> tuple[str, str, dict[str, Any]]:

@@ -150,10 +150,16 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
         used["last_decision"] = ws.one("SELECT max(seq) FROM decisions WHERE dataset = ?", [dataset])[0]
     sentence_tags: dict[str, list[str] | None] = {}
     sentences = load_sentences(ws, dataset) if info.task == "span" else {}
-    if policy.reviewed and sentences:  # sentences a reviewer retagged or removed as a whole
+    reviewed_sentences: set[str] = set()  # no automatic rule rewrites what a reviewer decided in a sentence
+    whole: set[str] = set()  # sentences a reviewer decided as a whole: no rule changes their spans either
+    if policy.reviewed and sentences:
+        reviewed_sentences = {m.get("sentence") for m, d in zip(df["meta"], decided) if d}
         for sid, sent in sentences.items():
-            if sent.action in ("retag", "remove"):
+            if sent.action in ("retag", "remove"):  # retagged or removed as a whole
                 sentence_tags[sid] = None if sent.action == "remove" else sent.tags
+            if sent.action not in (None, "reset"):
+                reviewed_sentences.add(sid)
+                whole.add(sid)
                 used["decisions"] += 1
     row_of = {e: i for i, e in enumerate(df["id"].tolist())}
     protected = df["split"].isin(policy.protect_splits).to_numpy()
@@ -165,13 +171,14 @@ def build_variant(ws: Workspace, dataset: str, policy: Policy) -> tuple[ExportDa
             hit = flagged if rule.min_score is None else score >= rule.min_score
             sent = sentences.get(ex_id) if i is None else None
             if sent is not None:  # a sentence finding (token-issues): its suggested tags, or the sentence dropped
-                if hit and ex_id not in sentence_tags and sent.split not in policy.protect_splits and (
-                        suggested is not None or rule.action != "relabel"):
+                if hit and ex_id not in sentence_tags and ex_id not in reviewed_sentences and \
+                        sent.split not in policy.protect_splits and (suggested is not None or rule.action != "relabel"):
                     sentence_tags[ex_id] = (None if rule.action == "remove" or suggested is None
                                             else suggested.split())
                     applied += 1
                 continue
-            if i is None or not hit or protected[i] or decided[i] or changed_by[i] is not None:
+            if i is None or not hit or protected[i] or decided[i] or changed_by[i] is not None or (
+                    whole and df["meta"].iat[i].get("sentence") in whole):
                 continue  # a reviewer's decision, or an earlier rule, wins
             if rule.action == "remove" or (rule.action == "relabel_or_remove" and suggested is None):
                 removed[i] = True

@@ -62,14 +62,25 @@ class TextVectors:
     """Query or passage vectors of a retrieval dataset, looked up by id."""
 
     def __init__(self, ws: Workspace, name: str, kind: str, model: str | None = None, prompt: str | None = None) -> None:
-        import pandas as pd
-
         if prompt:  # vectors of prompt + text, as sentence-transformers' encode(prompt=...) makes them, cached
             texts = texts_by_id(ws, name, kind)
             ids = list(texts)
             self.matrix = prompted_vectors(ws, [texts[i] for i in ids], prompt, model)
         else:
             ids, self.matrix = load_text_vectors(ws, name, kind, model=model)
+        self._set(ids, self.matrix)
+
+    @classmethod
+    def from_arrays(cls, ids: list[str], matrix: np.ndarray) -> TextVectors:
+        """Vectors given as ids and a matrix in their order (e.g. another model's)."""
+        self = cls.__new__(cls)
+        self._set(ids, matrix)
+        return self
+
+    def _set(self, ids: list[str], matrix: np.ndarray) -> None:
+        import pandas as pd
+
+        self.matrix = matrix
         self.ids = np.asarray(ids, dtype=object)
         self._index = pd.Index(ids)
         self.row = {i: r for r, i in enumerate(ids)}

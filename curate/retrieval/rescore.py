@@ -5,6 +5,7 @@ mining with a stronger model's scores, as NV-Retriever does)."""
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ from curate.progress import progress
 BATCH = 32  # mine_hard_negatives' default batch_size: the same batches give the same padded inputs
 
 
+@lru_cache(maxsize=2)
 def load_cross_encoder(source: str, device: str = "cpu"):
-    """A sentence-transformers CrossEncoder; a local folder never touches a model hub."""
+    """A sentence-transformers CrossEncoder, loaded once per process; a local folder never touches a model hub."""
     if Path(source).exists():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         source = str(Path(source).resolve())
@@ -28,16 +30,26 @@ def load_cross_encoder(source: str, device: str = "cpu"):
         raise NotFound(f"cannot load cross-encoder '{source}': {exc}") from None
 
 
-def cross_encoder_scores(source: str, pairs: list[tuple[str, str]], *, chunk: int = 4096) -> np.ndarray:
-    """The cross-encoder's score of every (query, passage) pair, as its predict() returns it."""
+def cross_encoder_scores(source: str, pairs: list[tuple[str, str]], *, chunk: int = 4096,
+                         quiet: bool = False) -> np.ndarray:
+    """The cross-encoder's score of every (query, passage) pair, as its predict() returns it (quiet: no progress
+    bar, for callers that score a few pairs at a time)."""
     ce = load_cross_encoder(source)
     out = np.zeros(len(pairs), dtype=np.float64)
+
+    def score(start: int) -> int:
+        part = pairs[start : start + chunk]
+        out[start : start + len(part)] = np.asarray(ce.predict(part, batch_size=BATCH, show_progress_bar=False),
+                                                    dtype=np.float64).reshape(len(part))
+        return len(part)
+
+    if quiet:
+        for start in range(0, len(pairs), chunk):
+            score(start)
+        return out
     with progress("cross-encoder rescoring", total=len(pairs), unit="pair") as bar:
         for start in range(0, len(pairs), chunk):
-            part = pairs[start : start + chunk]
-            out[start : start + len(part)] = np.asarray(ce.predict(part, batch_size=BATCH, show_progress_bar=False),
-                                                        dtype=np.float64).reshape(len(part))
-            bar.update(len(part))
+            bar.update(score(start))
     return out
 
 

@@ -44,10 +44,14 @@ def _plan(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str | None
         raise CurateError(f"bulk relabel needs a label, or '{SUGGESTED}' for each example's suggested label")
     items = build_queue(ws, flt.model_copy(update={"learn": False})).items  # order does not matter here
     skipped = {"no_suggestion": 0, "already_that_label": 0}
+    sentences = sentence_ids(ws, flt.dataset, items["id"].tolist()) if action == "relabel" else set()
     out = []
     for eid, current, suggested in zip(items["id"], items["label"], items["suggested"]):
         target = None
         if action == "relabel":
+            if eid in sentences and label != SUGGESTED:  # one label cannot be a sentence's tags
+                skipped["sentence_units"] = skipped.get("sentence_units", 0) + 1
+                continue
             target = suggested if label == SUGGESTED else label
             if target is None or (isinstance(target, float)):  # NaN from pandas: no suggestion
                 skipped["no_suggestion"] += 1
@@ -55,8 +59,16 @@ def _plan(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str | None
             if target == current:
                 skipped["already_that_label"] += 1
                 continue
-        out.append(Decision(eid, action, target))
+        out.append(Decision(eid, "retag" if eid in sentences else action, target))
     return out, skipped
+
+
+def sentence_ids(ws: Workspace, dataset: str, ids: list[str]) -> set[str]:
+    """Which of these ids are sentence units (curate.sentences), not examples."""
+    if not ids:
+        return set()
+    return {r[0] for r in ws.con.execute("SELECT id FROM texts WHERE dataset = ? AND kind = 'sentence' AND id IN "
+                                         "(SELECT unnest(?::VARCHAR[]))", [dataset, ids]).fetchall()}
 
 
 def bulk_preview(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str | None = None, *,
@@ -66,8 +78,10 @@ def bulk_preview(ws: Workspace, flt: QueueFilter, action: BulkAction, label: str
     known = set(label_set(ws, flt.dataset))
     new = sorted({d.new_label for d in plan if d.action == "relabel" and d.new_label not in known})
     ids = [d.example_id for d in plan[:sample]]
-    texts = dict(ws.con.execute("SELECT id, text FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[]))",
-                                [flt.dataset, ids]).fetchall()) if ids else {}
+    texts = dict(ws.con.execute("SELECT id, text FROM examples WHERE dataset = ? AND id IN (SELECT unnest(?::VARCHAR[])) "
+                                "UNION ALL SELECT id, text FROM texts WHERE dataset = ? AND kind = 'sentence' AND id IN "
+                                "(SELECT unnest(?::VARCHAR[]))", [flt.dataset, ids, flt.dataset, ids]).fetchall()) \
+        if ids else {}
     return {"count": len(plan), "skipped": skipped, "new_labels": new, "filter": flt.describe(),
             "examples": [{"id": d.example_id, "action": d.action, "new_label": d.new_label,
                           "text": texts.get(d.example_id, "")} for d in plan[:sample]]}

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from curate.decisions import Decision, record
-from curate.errors import WorkspaceLocked
+from curate.errors import CurateError, WorkspaceLocked
 from curate.store import Workspace
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,11 @@ _HELD_LOCK = threading.Lock()
 def journal_path(db: str | Path) -> Path:
     """Where decisions wait while another process holds the workspace."""
     return Path(f"{db}.pending.jsonl")
+
+
+def refused_path(db: str | Path) -> Path:
+    """Where journalled decisions the workspace refused when they were applied are kept (with the reason)."""
+    return Path(f"{db}.refused.jsonl")
 
 
 class ReviewService:
@@ -152,13 +157,20 @@ class ReviewService:
         with open(path, "r+", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             entries = [json.loads(line) for line in fh.read().splitlines() if line.strip()]
-            with ws.transaction():
-                for e in entries:
-                    note = ((e.get("note") or "") + f" (journalled {e['at'][:19]})").strip()
+            refused = []
+            for e in entries:  # one at a time: a decision the workspace refuses must not hold up the rest
+                note = ((e.get("note") or "") + f" (journalled {e['at'][:19]})").strip()
+                try:
                     record(ws, e["dataset"], [Decision(e["example_id"], e["action"], e["new_label"], note)],
                            reviewer=e["reviewer"], source=e["source"])
+                except CurateError as exc:
+                    refused.append({**e, "refused": str(exc)})
+                    log.warning("journalled decision on %s refused: %s", e["example_id"], exc)
+            if refused:  # kept, never lost: beside the workspace for a person to look at
+                with open(refused_path(self.db), "a", encoding="utf-8") as out:
+                    out.writelines(json.dumps(r) + "\n" for r in refused)
             fh.seek(0)
             fh.truncate()
         path.unlink(missing_ok=True)
         if entries:
-            log.info("applied %d journalled decisions", len(entries))
+            log.info("applied %d journalled decisions (%d refused)", len(entries) - len(refused), len(refused))

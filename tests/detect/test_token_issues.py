@@ -149,3 +149,14 @@ def test_finetuned_tagger_folds_are_stored_and_resumed(span_ws):
                                         [again.run_id]).fetchall())
     assert rescored.keys() == scores.keys()
     np.testing.assert_allclose([rescored[k] for k in scores], list(scores.values()), atol=1e-4)
+
+
+def test_a_fold_that_learns_from_one_tag_predicts_it():
+    from curate.detect.token_issues import oof_tag_proba, sentence_folds
+
+    x = np.arange(8, dtype=float).reshape(4, 2)
+    y = np.array([0, 0, 1, 0])  # sentence 0: two O words; sentence 1: B-x then O
+    groups = np.array([0, 0, 1, 1])
+    proba = oof_tag_proba(x, y, groups, 2, sentence_folds(2, 2, 0), 1.0)
+    assert proba.shape == (4, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert (proba[groups == 1, 0] == 1.0).all()  # sentence 1 held out: its fold saw O alone

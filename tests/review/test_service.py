@@ -57,3 +57,23 @@ def test_the_app_releases_the_file_when_idle_so_a_command_gets_in(review_path):
     code = f"from curate.store import Workspace; Workspace({str(review_path)!r}, wait=10).close(); print('in')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "in", out.stderr
+
+
+def test_a_journalled_decision_the_workspace_refuses_is_kept_aside_not_blocking(review_path):
+    import json
+
+    from curate.review.service import refused_path
+
+    svc = ReviewService(review_path, reviewer="ann", wait=0.3)
+    ids = svc.call(build_queue, QueueFilter(dataset="rel")).ids[:2]
+    svc.release()
+    entries = [{"dataset": "rel", "example_id": "no-such-example", "action": "remove", "new_label": None,
+                "note": None, "reviewer": "ann", "source": "ui", "at": "2026-12-07T05:00:00"},
+               {"dataset": "rel", "example_id": ids[1], "action": "keep", "new_label": None, "note": None,
+                "reviewer": "ann", "source": "ui", "at": "2026-12-07T05:00:01"}]
+    journal_path(review_path).write_text("".join(json.dumps(e) + "\n" for e in entries))
+    view = svc.call(load_example, "rel", ids[1])  # applies the journal: the good entry lands, the bad one is set aside
+    assert view.status == "kept" and svc.pending() == 0
+    refused = [json.loads(line) for line in refused_path(review_path).read_text().splitlines()]
+    assert [r["example_id"] for r in refused] == ["no-such-example"] and "has no example" in refused[0]["refused"]
+    assert svc.call(load_example, "rel", ids[0]).status == "unreviewed"  # later calls work
