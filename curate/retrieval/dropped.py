@@ -67,8 +67,9 @@ def keep_for_review(ws: Workspace, name: str, dropped: list[tuple[str, str, floa
                                    ("text_hash", passage_hash[pid]), ("ord", start + len(rows["id"]))):
                     rows[key].append(value)
                 existing.add(ex_id)
+            where = "above" if score >= ref else RULES[rule]
             findings.append((ex_id, closeness(score, ref), "positive",
-                             f"dropped by {rule}: scores {score:.3f}, {RULES[rule]} its positive's {ref:.3f}; "
+                             f"dropped by {rule}: scores {score:.3f}, {where} its positive's {ref:.3f}; "
                              "sentence-transformers' miner drops it silently, but it may well be relevant",
                              evidence, True))
         if rows["id"]:

@@ -240,3 +240,17 @@ def test_what_the_margin_drops_is_kept_for_review_not_exported(ret_ws, tmp_path)
     left = ret_ws.one("SELECT count(*) FROM examples WHERE dataset = 'ret' AND json_extract_string(meta, '$.source') "
                       "= 'mined-dropped'")[0]
     assert left == 1  # the reviewed one stays
+
+
+
+def test_dropped_reason_says_where_the_candidate_stands(ret_ws):
+    from curate.retrieval.dropped import closeness
+
+    assert closeness(0.7, 0.49) > 0.9 and closeness(0.5, 0.5) == 0.5 > closeness(0.48, 0.5) > closeness(0.3, 0.5)
+    res = mine(ret_ws, "ret", MineOptions(num_negatives=2, relative_margin=0.05))
+    for reason, ev in ret_ws.con.execute("SELECT reason, evidence FROM findings WHERE run_id = ?",
+                                         [res.review_run]).fetchall():
+        ev = json.loads(ev)
+        where = "above its positive's" if ev["score"] >= ev["positive_score"] else "within the relative margin of"
+        assert f"scores {ev['score']:.3f}, {where} its positive's {ev['positive_score']:.3f}" in reason \
+            if where.startswith("within") else f"{where} {ev['positive_score']:.3f}" in reason
