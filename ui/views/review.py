@@ -195,10 +195,12 @@ def focus_panel(svc: ReviewService, flt: QueueFilter) -> None:
     page = svc.call(page_state, q, focus, reviewer=svc.reviewer)
     st.session_state[S.LABELS] = page.labels
     if q.learned is not None and page.progress["reviewed"] // LEARN_EVERY * LEARN_EVERY > q.learned.decisions:
-        # A batch of decisions is complete: the queue re-ranks from them and the next example is its first.
+        # A batch of decisions is complete: the queue re-ranks from them. When the order changed, the next example
+        # is its first; when it did not, the reviewer stays where they are (examples they skipped stay skipped).
         q = current_queue(svc, flt, rebuild=True)
-        pos = svc.call(next_unreviewed, q, 0)
-        st.session_state[S.FOCUS] = q.ids[pos] if pos is not None else None
+        if q.learned is not None and q.learned.used:
+            pos = svc.call(next_unreviewed, q, 0)
+            st.session_state[S.FOCUS] = q.ids[pos] if pos is not None else None
         st.rerun()
     with top:
         render_progress(page.progress, q.learned)
